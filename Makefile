@@ -1,0 +1,56 @@
+# One quality gate and one offline plan, the same for a person, for CI and before each commit.
+# Every target works on a fresh machine: it installs uv when missing (pinned, hash-checked, into
+# .tools/), then syncs .venv to the hash-pinned requirements-dev.txt.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+STACK ?= dev
+STACKS := dev staging prod
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+STAMP := $(VENV)/.synced
+
+.PHONY: help setup plan plan-all test lint format lock clean
+
+help:  ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/python -m pip install --quiet --require-hashes -r requirements-bootstrap.txt
+
+$(STAMP): requirements-dev.txt | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)
+	$(UV) pip sync --quiet --require-hashes --python $(PY) requirements-dev.txt
+	touch $@
+
+setup: $(STAMP)  ## Install the pinned environment into .venv (uv first, when missing).
+
+plan: $(STAMP)  ## Offline plan of one stack under Pulumi's mocks: make plan STACK=dev
+	$(PY) -m planner plan $(STACK)
+
+plan-all: $(STAMP)  ## Offline plan of dev, staging and prod.
+	$(PY) -m planner plan $(STACKS)
+
+lint: $(STAMP)  ## ruff lint, ruff format --check, mypy strict.
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+test: lint  ## The whole quality gate: lint, format check, mypy, pytest (actionlint included).
+	$(PY) -m pytest -n 2 -q
+
+format: $(STAMP)  ## Apply ruff's fixes and formatting.
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+lock: | $(UV)  ## Recompile the hash-pinned requirements files from pyproject.toml.
+	$(UV) pip compile --quiet pyproject.toml --generate-hashes --python-version 3.11 -o requirements.txt
+	$(UV) pip compile --quiet pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements-dev.txt
+	$(UV) pip compile --quiet policy/requirements.in --generate-hashes --python-version 3.11 -o policy/requirements.txt
+
+clean:  ## Remove build output and environments.
+	rm -rf build .venv .tools .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,661 @@
+"""The platform's one typed configuration model, read once from the stack and validated once.
+
+Every stack file (`stacks/Pulumi.<stack>.yaml`) is an override of the defaults declared here.
+Keys live in the `mlops-platform:` namespace; scalar keys are plain strings in Pulumi's config
+map and structured sections are objects (Pulumi hands them to the program as JSON text).
+
+`load_platform_config` turns that raw map into a frozen `PlatformConfig` or raises
+`ConfigError` carrying one `ConfigProblem` per problem, each naming the stack file, the key path,
+the bad value and what would be accepted. It runs before any resource is registered.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+from annotated_types import Ge, Gt, Le, MaxLen, MinLen
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+from pydantic.fields import FieldInfo
+
+PROJECT = "mlops-platform"
+"""The Pulumi project name, and the namespace of every platform config key."""
+
+ALLOWED_FOREIGN_NAMESPACES = ("pulumi",)
+"""Config namespaces other than the project's that a stack file may use."""
+
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+    2922, 3288, 3653,
+)  # fmt: skip
+"""The retention periods CloudWatch Logs accepts (PutRetentionPolicy)."""
+
+LogRetentionDays = Literal[
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+    2922, 3288, 3653,
+]  # fmt: skip
+
+EnvironmentName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,9}$")]
+Region = Annotated[
+    str, Field(pattern=r"^(us|eu|ap|sa|ca|me|af|il|mx|cn|us-gov|us-iso|us-isob)-[a-z]+-\d$")
+]
+AccountId = Annotated[str, Field(pattern=r"^\d{12}$")]
+TagValue = Annotated[str, Field(pattern=r"^[\w .:/=+\-@]+$", max_length=256)]
+TagKey = Annotated[str, Field(pattern=r"^[\w.:/=+\-@][\w .:/=+\-@]*$", max_length=128)]
+VpcId = Annotated[str, Field(pattern=r"^vpc-[0-9a-f]{8,17}$")]
+SubnetId = Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]
+SecurityGroupId = Annotated[str, Field(pattern=r"^sg-[0-9a-f]{8,17}$")]
+SageMakerInstanceType = Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")]
+Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")]
+
+
+class _Section(BaseModel):
+    """Base of every config section: camelCase keys, unknown keys rejected, no coercion."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        strict=True,
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+    )
+
+
+class Tags(_Section):
+    """Cost-allocation and ownership tags put on every AWS resource by the provider."""
+
+    cost_center: TagValue = Field(description="CostCenter tag: the budget that pays.")
+    owner: TagValue = Field(description="Owner tag: the team or person accountable.")
+    extra: dict[TagKey, TagValue] = Field(
+        default_factory=dict,
+        description="More default tags; may not redefine the platform's own tag keys.",
+    )
+
+
+class Network(_Section):
+    """An existing VPC the platform places its network-attached resources in."""
+
+    vpc_id: VpcId = Field(description="VPC id, `vpc-…`.")
+    subnet_ids: Annotated[list[SubnetId], MinLen(2), MaxLen(16)] = Field(
+        description="Private subnet ids in at least two availability zones."
+    )
+    security_group_ids: Annotated[list[SecurityGroupId], MaxLen(5)] = Field(
+        default_factory=list, description="Extra security groups for SageMaker jobs and endpoints."
+    )
+
+
+class Protection(_Section):
+    """How stateful resources (keys, buckets, tables, registries) survive mistakes."""
+
+    protect_stateful: bool = Field(
+        default=False, description="Pulumi `protect`: deleting a stateful resource is an error."
+    )
+    retain_on_delete: bool = Field(
+        default=False,
+        description="Pulumi `retainOnDelete`: a deleted stateful resource stays in the account.",
+    )
+
+
+class Kms(_Section):
+    """The platform's customer-managed KMS key."""
+
+    deletion_window_days: Annotated[int, Ge(7), Le(30)] = Field(
+        default=30, description="Waiting period before a scheduled key deletion completes."
+    )
+    rotation_period_days: Annotated[int, Ge(90), Le(2560)] = Field(
+        default=365, description="Automatic key-material rotation period."
+    )
+
+
+class Logging(_Section):
+    """CloudWatch Logs settings shared by every log group the platform creates."""
+
+    retention_days: LogRetentionDays = Field(
+        default=30, description="Retention of every platform log group (a CloudWatch value)."
+    )
+
+
+class ObjectLock(_Section):
+    """S3 Object Lock on the model-artifact bucket."""
+
+    enabled: bool = Field(default=False, description="Governance-mode Object Lock on.")
+    retention_days: Annotated[int, Ge(1), Le(3650)] = Field(
+        default=30, description="Default retention of each locked object version."
+    )
+
+
+class DataLake(_Section):
+    """Versioned data storage (issue 3)."""
+
+    enabled: bool = Field(default=False, description="Create the data-lake buckets.")
+    capture_expiration_days: Annotated[int, Ge(1), Le(3650)] = Field(
+        default=30, description="Days before inference-capture objects expire."
+    )
+    reports_expiration_days: Annotated[int, Ge(1), Le(3650)] = Field(
+        default=90, description="Days before drift and quality reports expire."
+    )
+    object_lock: ObjectLock = Field(
+        default_factory=ObjectLock, description="Object Lock on the model-artifact bucket."
+    )
+
+
+class FeatureStore(_Section):
+    """SageMaker Feature Store (issue 3)."""
+
+    enabled: bool = Field(default=False, description="Create the declared feature groups.")
+
+
+class ModelRegistry(_Section):
+    """Model registry and its approval gate (issue 3)."""
+
+    enabled: bool = Field(default=False, description="Create the model package groups.")
+    approval: Literal["manual", "auto"] = Field(
+        default="manual",
+        description="New model versions wait for a person (`manual`) or are approved (`auto`).",
+    )
+
+
+class Training(_Section):
+    """SageMaker training pipelines (issue 5)."""
+
+    enabled: bool = Field(default=False, description="Create a training pipeline per model.")
+    instance_type: SageMakerInstanceType = Field(
+        default="ml.m5.xlarge", description="Training instance type."
+    )
+    instance_count: Annotated[int, Ge(1), Le(100)] = Field(
+        default=1, description="Training instances per job."
+    )
+    spot: bool = Field(default=True, description="Managed Spot training with checkpoints.")
+    max_runtime_hours: Annotated[int, Ge(1), Le(672)] = Field(
+        default=24, description="Hard stop for one training job."
+    )
+
+
+class Inference(_Section):
+    """SageMaker endpoints (issue 6)."""
+
+    enabled: bool = Field(default=False, description="Create the declared endpoints.")
+    instance_type: SageMakerInstanceType = Field(
+        default="ml.m5.large", description="Real-time endpoint instance type."
+    )
+    min_instances: Annotated[int, Ge(1), Le(100)] = Field(
+        default=1, description="Autoscaling floor of a real-time endpoint."
+    )
+    max_instances: Annotated[int, Ge(1), Le(100)] = Field(
+        default=2, description="Autoscaling ceiling of a real-time endpoint."
+    )
+
+
+class Kubernetes(_Section):
+    """Kubernetes inference (issue 9)."""
+
+    enabled: bool = Field(default=False, description="Serve models on Kubernetes.")
+
+
+class Monitoring(_Section):
+    """Dashboards, alarms and the platform topic (issue 8)."""
+
+    enabled: bool = Field(default=False, description="Create dashboards, alarms and the topic.")
+    alarm_emails: Annotated[list[Email], MaxLen(20)] = Field(
+        default_factory=list, description="Email subscriptions of the platform topic."
+    )
+
+
+class Cost(_Section):
+    """Budgets, anomaly detection and guardrails (issue 8)."""
+
+    enabled: bool = Field(default=False, description="Create the budget and anomaly monitor.")
+    monthly_budget_usd: Annotated[float, Gt(0), Le(10_000_000)] = Field(
+        default=100.0, description="Monthly budget of the environment, in US dollars."
+    )
+    anomaly_threshold_usd: Annotated[float, Gt(0), Le(1_000_000)] = Field(
+        default=50.0, description="Cost anomaly impact that triggers an alert, in US dollars."
+    )
+
+
+class Drift(_Section):
+    """Drift checks on captured inference data (issue 4)."""
+
+    enabled: bool = Field(default=False, description="Deploy the drift-check Lambda.")
+
+
+class Retraining(_Section):
+    """The retraining trigger (issue 7)."""
+
+    enabled: bool = Field(default=False, description="Deploy the retraining trigger.")
+    cooldown_hours: Annotated[int, Ge(1), Le(720)] = Field(
+        default=24, description="At most one retrain per model within this period."
+    )
+    daily_cap: Annotated[int, Ge(1), Le(24)] = Field(
+        default=1, description="Most retrains per model per day."
+    )
+
+
+class PlatformConfig(_Section):
+    """The whole platform's configuration for one stack."""
+
+    environment: EnvironmentName = Field(
+        description="Short environment name used in physical names and the Environment tag."
+    )
+    tier: Literal["dev", "staging", "prod"] = Field(
+        description="Which safety rules apply: `prod` demands protection and approvals."
+    )
+    region: Region = Field(default="us-east-1", description="AWS region of every resource.")
+    allowed_account_ids: Annotated[list[AccountId], MaxLen(5)] = Field(
+        default_factory=list,
+        description="The AWS provider refuses any other account (required in prod).",
+    )
+    tags: Tags = Field(description="CostCenter and Owner tags, and extra default tags.")
+    network: Network | None = Field(
+        default=None, description="Existing VPC for network-attached resources; none by default."
+    )
+    protection: Protection = Field(
+        default_factory=Protection, description="Protection of stateful resources."
+    )
+    kms: Kms = Field(default_factory=Kms, description="The platform KMS key.")
+    logging: Logging = Field(default_factory=Logging, description="Log retention.")
+    data_lake: DataLake = Field(default_factory=DataLake, description="Data storage.")
+    feature_store: FeatureStore = Field(
+        default_factory=FeatureStore, description="Feature store."
+    )
+    model_registry: ModelRegistry = Field(
+        default_factory=ModelRegistry, description="Model registry."
+    )
+    training: Training = Field(default_factory=Training, description="Training pipelines.")
+    inference: Inference = Field(default_factory=Inference, description="SageMaker inference.")
+    kubernetes: Kubernetes = Field(
+        default_factory=Kubernetes, description="Kubernetes inference."
+    )
+    monitoring: Monitoring = Field(default_factory=Monitoring, description="Monitoring.")
+    cost: Cost = Field(default_factory=Cost, description="Cost controls.")
+    drift: Drift = Field(default_factory=Drift, description="Drift checks.")
+    retraining: Retraining = Field(default_factory=Retraining, description="Retraining.")
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One thing wrong with a stack's configuration."""
+
+    key: str
+    """Full key path, e.g. `mlops-platform:inference.minInstances`."""
+    value: str
+    """The offending value as written (`<missing>` when absent)."""
+    problem: str
+    """What is wrong."""
+    accepted: str
+    """What would be accepted instead."""
+
+    def render(self, stack_file: str) -> str:
+        return (
+            f"{stack_file}: {self.key}: {self.problem} (got {self.value}); "
+            f"accepted: {self.accepted}"
+        )
+
+
+class ConfigError(Exception):
+    """A stack's configuration is invalid; carries every problem found, not just the first."""
+
+    def __init__(self, stack_file: str, problems: list[ConfigProblem]) -> None:
+        self.stack_file = stack_file
+        self.problems = problems
+        lines = "\n".join(f"  - {p.render(stack_file)}" for p in problems)
+        super().__init__(
+            f"invalid configuration in {stack_file} ({len(problems)} problem"
+            f"{'s' if len(problems) != 1 else ''}):\n{lines}"
+        )
+
+
+MISSING = "<missing>"
+
+
+def _show(value: object) -> str:
+    if value is _ABSENT:
+        return MISSING
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+_ABSENT = object()
+
+
+# --------------------------------------------------------------------------------------------
+# Describing what a field accepts (shared by the error messages and the README reference)
+
+
+def _constraint_text(metadata: list[Any], unit: str = "items") -> str:
+    parts: list[str] = []
+    for item in metadata:
+        if isinstance(item, Ge):
+            parts.append(f">= {item.ge}")
+        elif isinstance(item, Gt):
+            parts.append(f"> {item.gt}")
+        elif isinstance(item, Le):
+            parts.append(f"<= {item.le}")
+        elif isinstance(item, MinLen):
+            parts.append(f"at least {item.min_length} {unit}")
+        elif isinstance(item, MaxLen):
+            parts.append(f"at most {item.max_length} {unit}")
+        else:
+            pattern = getattr(item, "pattern", None)
+            if pattern:
+                parts.append(f"matching `{pattern}`")
+    return ", ".join(parts)
+
+
+def describe_annotation(annotation: Any, metadata: list[Any] | None = None) -> str:
+    """A short human description of the values a type annotation accepts."""
+    metadata = list(metadata or [])
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        inner, *extra = get_args(annotation)
+        nested: list[Any] = []
+        for item in extra:
+            if isinstance(item, FieldInfo):
+                nested.extend(item.metadata)
+            else:
+                nested.append(item)
+        return describe_annotation(inner, nested + metadata)
+    constraints = _constraint_text(metadata, "characters" if annotation is str else "items")
+    suffix = f" {constraints}" if constraints else ""
+    if origin is Literal:
+        return "one of " + ", ".join(json.dumps(a) for a in get_args(annotation))
+    if annotation is bool:
+        return "true or false"
+    if annotation is int:
+        return f"integer{suffix}"
+    if annotation is float:
+        return f"number{suffix}"
+    if annotation is str:
+        return f"string{suffix}"
+    if origin in (tuple, list):
+        item = get_args(annotation)[0]
+        return f"list of ({describe_annotation(item)}){suffix}"
+    if origin is dict:
+        key, val = get_args(annotation)
+        return f"mapping of ({describe_annotation(key)}) to ({describe_annotation(val)})"
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        keys = ", ".join(
+            f.alias or n for n, f in annotation.model_fields.items() if not f.is_required()
+        )
+        required = ", ".join(
+            f.alias or n for n, f in annotation.model_fields.items() if f.is_required()
+        )
+        text = "a mapping"
+        if required:
+            text += f" with required keys {required}"
+        if keys:
+            text += f"{' and' if required else ' with'} optional keys {keys}"
+        return text
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if args and len(args) < len(get_args(annotation)):
+        return describe_annotation(args[0]) + ", or unset"
+    return str(annotation)
+
+
+def describe_field(info: FieldInfo) -> str:
+    return describe_annotation(info.annotation, list(info.metadata))
+
+
+def _field_at(loc: tuple[str | int, ...]) -> FieldInfo | None:
+    """The model field a pydantic error location (by alias) points at, if any."""
+    model: type[BaseModel] | None = PlatformConfig
+    info: FieldInfo | None = None
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if model is None:
+            return None
+        info = next(
+            (f for n, f in model.model_fields.items() if (f.alias or n) == part),
+            None,
+        )
+        if info is None:
+            return None
+        model = _model_of(info.annotation)
+    return info
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    candidates = [annotation, *get_args(annotation)]
+    for candidate in candidates:
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _keys_at(loc: tuple[str | int, ...]) -> list[str]:
+    """The keys accepted at the mapping that contains `loc`'s last element."""
+    parent = loc[:-1]
+    model: type[BaseModel] | None = PlatformConfig
+    if parent:
+        info = _field_at(parent)
+        model = _model_of(info.annotation) if info else None
+    if model is None:
+        return []
+    return [f.alias or n for n, f in model.model_fields.items()]
+
+
+def _key_path(loc: tuple[str | int, ...]) -> str:
+    head, *rest = loc
+    path = f"{PROJECT}:{head}"
+    for part in rest:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def _problem_from_error(error: Mapping[str, Any], raw: Mapping[str, Any]) -> ConfigProblem:
+    loc: tuple[str | int, ...] = tuple(error["loc"])
+    kind = error["type"]
+    value = error.get("input", _ABSENT)
+    if kind == "extra_forbidden":
+        keys = _keys_at(loc)
+        close = [k for k in keys if k.lower() == str(loc[-1]).lower() or _near(str(loc[-1]), k)]
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        return ConfigProblem(
+            key=_key_path(loc),
+            value=_show(value),
+            problem=f"unknown key{hint}",
+            accepted="one of the keys " + ", ".join(keys),
+        )
+    if kind == "missing":
+        info = _field_at(loc)
+        return ConfigProblem(
+            key=_key_path(loc),
+            value=MISSING,
+            problem="required key is missing",
+            accepted=describe_field(info) if info else "a value",
+        )
+    info = _field_at(loc)
+    accepted = describe_field(info) if info else error["msg"]
+    if kind == "literal_error" and info is not None:
+        # Inside a tuple of literals the field describes the list; the item's own choices
+        # are in pydantic's context.
+        accepted = f"one of {error.get('ctx', {}).get('expected', accepted)}"
+    return ConfigProblem(
+        key=_key_path(loc),
+        value=_show(value),
+        problem=error["msg"].rstrip(".").lower(),
+        accepted=accepted,
+    )
+
+
+def _near(word: str, candidate: str) -> bool:
+    """True when two keys differ by one edit (a likely typo)."""
+    a, b = word.lower(), candidate.lower()
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diffs = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diffs) == 1 or (
+            len(diffs) == 2 and diffs[1] == diffs[0] + 1 and a[diffs[0]] == b[diffs[1]]
+        )
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
+
+
+# --------------------------------------------------------------------------------------------
+# Rules that span more than one key
+
+
+def _cross_checks(cfg: PlatformConfig) -> list[ConfigProblem]:
+    problems: list[ConfigProblem] = []
+
+    def add(key: str, value: object, problem: str, accepted: str) -> None:
+        problems.append(ConfigProblem(f"{PROJECT}:{key}", _show(value), problem, accepted))
+
+    prod = cfg.tier == "prod"
+    if prod and not cfg.protection.protect_stateful:
+        add(
+            "protection.protectStateful",
+            False,
+            "stateful resources must be protected when tier is prod",
+            "true when tier is prod",
+        )
+    if prod and not cfg.allowed_account_ids:
+        add(
+            "allowedAccountIds",
+            [],
+            "a prod stack must pin the AWS account it deploys to",
+            "a list of 1 to 5 twelve-digit account ids when tier is prod",
+        )
+    if prod and cfg.model_registry.approval == "auto":
+        add(
+            "modelRegistry.approval",
+            "auto",
+            "prod model versions must be approved by a person",
+            '"manual" when tier is prod',
+        )
+    if cfg.inference.min_instances > cfg.inference.max_instances:
+        add(
+            "inference.minInstances",
+            cfg.inference.min_instances,
+            f"greater than inference.maxInstances ({cfg.inference.max_instances})",
+            f"an integer <= inference.maxInstances ({cfg.inference.max_instances})",
+        )
+    if prod and cfg.inference.enabled and cfg.inference.min_instances < 2:
+        add(
+            "inference.minInstances",
+            cfg.inference.min_instances,
+            "a prod real-time endpoint needs more than one instance (SageMaker.4)",
+            "an integer >= 2 when tier is prod",
+        )
+    if prod and cfg.data_lake.enabled and not cfg.data_lake.object_lock.enabled:
+        add(
+            "dataLake.objectLock.enabled",
+            False,
+            "the model-artifact bucket must use Object Lock when tier is prod (S3.15)",
+            "true when tier is prod",
+        )
+    if cfg.feature_store.enabled and not cfg.data_lake.enabled:
+        add(
+            "featureStore.enabled",
+            True,
+            "the feature store's offline store lives in the data lake, which is disabled",
+            "false, or dataLake.enabled: true",
+        )
+    if cfg.retraining.enabled and not (cfg.training.enabled and cfg.model_registry.enabled):
+        add(
+            "retraining.enabled",
+            True,
+            "retraining needs training.enabled and modelRegistry.enabled",
+            "false, or training and modelRegistry enabled",
+        )
+    reserved = set(PLATFORM_TAG_KEYS) & set(cfg.tags.extra)
+    if reserved:
+        add(
+            "tags.extra",
+            sorted(reserved),
+            "redefines tag keys the platform sets itself",
+            "tag keys other than " + ", ".join(PLATFORM_TAG_KEYS),
+        )
+    return problems
+
+
+PLATFORM_TAG_KEYS = ("Project", "Environment", "CostCenter", "Owner", "ManagedBy")
+"""The default tags every AWS resource carries through the provider."""
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+def _is_structured(info: FieldInfo) -> bool:
+    annotation = info.annotation
+    if _model_of(annotation) is not None:
+        return True
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        origin = get_origin(get_args(annotation)[0])
+    return origin in (tuple, dict, list)
+
+
+TOP_LEVEL_KEYS: dict[str, FieldInfo] = {
+    (f.alias or n): f for n, f in PlatformConfig.model_fields.items()
+}
+
+
+def load_platform_config(raw: Mapping[str, Any], stack: str, config_dir: str = "stacks") -> PlatformConfig:
+    """Validate a stack's raw config map (full `namespace:key` keys, Pulumi's string values).
+
+    Raises `ConfigError` with every problem found. Structured values may be given as JSON text
+    (as Pulumi passes them) or as already-parsed mappings and lists.
+    """
+    stack_file = f"{config_dir}/Pulumi.{stack}.yaml"
+    problems: list[ConfigProblem] = []
+    values: dict[str, Any] = {}
+    for full_key, value in sorted(raw.items()):
+        namespace, _, key = full_key.partition(":")
+        if not key:
+            problems.append(
+                ConfigProblem(full_key, _show(value), "key has no namespace", f"{PROJECT}:<key>")
+            )
+            continue
+        if namespace in ALLOWED_FOREIGN_NAMESPACES:
+            continue
+        if namespace != PROJECT:
+            problems.append(
+                ConfigProblem(
+                    full_key,
+                    _show(value),
+                    f"unknown config namespace {namespace!r}; the platform builds its own AWS "
+                    "provider from mlops-platform:region and ignores other namespaces",
+                    f"keys {PROJECT}:<key> (see the README's configuration reference) or "
+                    + ", ".join(f"{n}:<key>" for n in ALLOWED_FOREIGN_NAMESPACES),
+                )
+            )
+            continue
+        info = TOP_LEVEL_KEYS.get(key)
+        if info is not None and _is_structured(info) and isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                problems.append(
+                    ConfigProblem(
+                        f"{PROJECT}:{key}",
+                        _show(value),
+                        "expected a structured value, got text that is not JSON",
+                        describe_field(info),
+                    )
+                )
+                continue
+        if info is not None and info.default is None and value == {}:
+            # An empty mapping is how Pulumi.yaml spells "unset" for an optional section.
+            continue
+        values[key] = value
+    try:
+        cfg = PlatformConfig.model_validate(values, by_alias=True)
+    except ValidationError as exc:
+        problems.extend(_problem_from_error(e, values) for e in exc.errors())
+        raise ConfigError(stack_file, problems) from None
+    problems.extend(_cross_checks(cfg))
+    if problems:
+        raise ConfigError(stack_file, problems)
+    return cfg

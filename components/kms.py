@@ -1,0 +1,116 @@
+"""The platform's customer-managed KMS key, used by every encrypted resource.
+
+Rotation is on, the key policy is explicit (no wildcard principal: the account root delegates to
+IAM, and CloudWatch Logs in this region and account may use the key for log groups), the deletion
+window comes from config and the key is protected and retained per stack.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.naming import NameKind
+from components.platform import PlatformContext
+
+
+@dataclass(frozen=True)
+class PlatformKeyArgs:
+    """Inputs of `PlatformKey`."""
+
+    context: PlatformContext
+    """The platform context (config, naming, provider)."""
+    description: str = "MLOps platform data key"
+    """Human description shown in the KMS console."""
+
+
+def key_policy(account_id: str, region: str, partition: str) -> str:
+    """The key policy document, as JSON."""
+    root = f"arn:{partition}:iam::{account_id}:root"
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    # Without this the key could become unmanageable; access is then governed
+                    # by IAM policies in this account only.
+                    "Sid": "AccountRootDelegatesToIam",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": root},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "CloudWatchLogsEncryptsPlatformLogGroups",
+                    "Effect": "Allow",
+                    "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+                    "Action": [
+                        "kms:Encrypt*",
+                        "kms:Decrypt*",
+                        "kms:ReEncrypt*",
+                        "kms:GenerateDataKey*",
+                        "kms:Describe*",
+                    ],
+                    "Resource": "*",
+                    "Condition": {
+                        "ArnLike": {
+                            "kms:EncryptionContext:aws:logs:arn": (
+                                f"arn:{partition}:logs:{region}:{account_id}:log-group:*"
+                            )
+                        }
+                    },
+                },
+            ],
+        },
+        sort_keys=True,
+    )
+
+
+class PlatformKey(pulumi.ComponentResource):
+    """A rotated customer-managed KMS key with an explicit policy and an alias."""
+
+    key_arn: pulumi.Output[str]
+    """ARN of the key."""
+    key_id: pulumi.Output[str]
+    """Key id."""
+    alias_name: pulumi.Output[str]
+    """`alias/<project>-<stack>-<name>`."""
+
+    def __init__(
+        self, name: str, args: PlatformKeyArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mlops:security:PlatformKey", name, None, opts)
+        ctx = args.context
+        cfg = ctx.config
+        identity = aws.get_caller_identity_output(
+            opts=pulumi.InvokeOutputOptions(provider=ctx.provider, parent=self)
+        )
+        self._key = aws.kms.Key(
+            f"{name}-key",
+            description=args.description,
+            enable_key_rotation=True,
+            rotation_period_in_days=cfg.kms.rotation_period_days,
+            deletion_window_in_days=cfg.kms.deletion_window_days,
+            key_usage="ENCRYPT_DECRYPT",
+            customer_master_key_spec="SYMMETRIC_DEFAULT",
+            bypass_policy_lockout_safety_check=False,
+            policy=identity.account_id.apply(
+                lambda account: key_policy(account, cfg.region, ctx.partition)
+            ),
+            opts=ctx.stateful(ctx.child_opts(self)),
+        )
+        self._alias = aws.kms.Alias(
+            f"{name}-alias",
+            name=f"alias/{ctx.naming.physical(name, NameKind.KMS_ALIAS)}",
+            target_key_id=self._key.key_id,
+            opts=ctx.child_opts(self),
+        )
+        self.key_arn = self._key.arn
+        self.key_id = self._key.key_id
+        self.alias_name = self._alias.name
+        self.register_outputs(
+            {"key_arn": self.key_arn, "key_id": self.key_id, "alias_name": self.alias_name}
+        )

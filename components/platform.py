@@ -1,0 +1,76 @@
+"""Platform-wide resources: the AWS provider every resource uses, and shared context.
+
+`PlatformContext` is what each capability component receives: the validated config, the
+physical-name factory, the explicit AWS provider (default tags included) and the options for
+stateful resources. Components never build their own provider, so no resource can escape the
+default tags or the account guard.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.config import PLATFORM_TAG_KEYS, PROJECT, PlatformConfig
+from components.naming import Naming
+
+MANAGED_BY = "pulumi:mlops-platform"
+
+
+def partition_for(region: str) -> str:
+    """The AWS partition a region belongs to."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    if region.startswith("us-isob-"):
+        return "aws-iso-b"
+    if region.startswith("us-iso-"):
+        return "aws-iso"
+    return "aws"
+
+
+def default_tags(cfg: PlatformConfig) -> dict[str, str]:
+    """The tags the provider puts on every taggable AWS resource of the stack."""
+    values = (PROJECT, cfg.environment, cfg.tags.cost_center, cfg.tags.owner, MANAGED_BY)
+    return {**cfg.tags.extra, **dict(zip(PLATFORM_TAG_KEYS, values, strict=True))}
+
+
+def aws_provider(name: str, cfg: PlatformConfig) -> aws.Provider:
+    """The one AWS provider of the stack: region, account guard and default tags."""
+    return aws.Provider(
+        name,
+        region=cfg.region,
+        allowed_account_ids=list(cfg.allowed_account_ids) or None,
+        default_tags=aws.ProviderDefaultTagsArgs(tags=default_tags(cfg)),
+        # A stack never picks up credentials' or environment's region by accident.
+        skip_region_validation=False,
+    )
+
+
+@dataclass(frozen=True)
+class PlatformContext:
+    """What every capability component needs from the platform foundation."""
+
+    config: PlatformConfig
+    naming: Naming
+    provider: aws.Provider
+    partition: str
+
+    def stateful(self, opts: pulumi.ResourceOptions | None = None) -> pulumi.ResourceOptions:
+        """Options for a resource holding data or keys: protected and retained per config."""
+        own = pulumi.ResourceOptions(
+            protect=self.config.protection.protect_stateful,
+            retain_on_delete=self.config.protection.retain_on_delete,
+        )
+        return pulumi.ResourceOptions.merge(opts, own)
+
+    def child_opts(
+        self, parent: pulumi.Resource, opts: pulumi.ResourceOptions | None = None
+    ) -> pulumi.ResourceOptions:
+        """Options for a component's child: parented, on the platform provider."""
+        return pulumi.ResourceOptions.merge(
+            pulumi.ResourceOptions(parent=parent, provider=self.provider), opts
+        )

@@ -1,0 +1,1 @@
+"""The Pulumi program (`main: infra/` in Pulumi.yaml)."""

@@ -1,0 +1,1 @@
+"""Python Lambda handlers deployed by the platform's components (one sub-package per handler)."""

@@ -1,0 +1,107 @@
+"""`python -m planner plan STACK [STACK ...]`: the offline plan (what `make plan` runs).
+
+`python -m planner config-reference` prints the README's generated configuration reference.
+
+Exit codes: 0 planned with no mandatory violation; 2 invalid stack configuration (nothing was
+registered); 3 a mandatory policy violation; 1 the program failed otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+
+_STARTED = time.perf_counter()  # before the heavy imports: the wall time includes them
+
+import argparse
+import sys
+from pathlib import Path
+
+from components.config import ConfigError
+from planner.mocks import Registration
+from planner.policies import evaluate
+from planner.report import render_policy, render_totals, render_tree, write_plan
+from planner.run import PROJECT_DIR, run_program
+
+EXIT_CONFIG = 2
+EXIT_POLICY = 3
+
+
+class Progress:
+    """Shows the registrations as they happen (a counter on a terminal, sparse lines in logs)."""
+
+    def __init__(self, stack: str) -> None:
+        self.stack = stack
+        self.count = 0
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, record: Registration) -> None:
+        self.count += 1
+        if self.tty:
+            sys.stderr.write(f"\r  {self.stack}: {self.count} registered ({record.type})\x1b[K")
+            sys.stderr.flush()
+        elif self.count % 25 == 1:
+            print(f"  {self.stack}: {self.count} registered, latest {record.type}", file=sys.stderr)
+
+    def done(self) -> None:
+        if self.tty:
+            sys.stderr.write("\r\x1b[K")
+        print(f"  {self.stack}: {self.count} registrations", file=sys.stderr)
+
+
+def plan_stack(stack: str, out_root: Path) -> int:
+    started = time.perf_counter()
+    print(f"==> planning stack {stack!r} offline (Pulumi mock runtime)", file=sys.stderr)
+    progress = Progress(stack)
+    try:
+        plan = run_program(stack, on_register=progress)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        print(f"  {progress.count} resources were registered", file=sys.stderr)
+        return EXIT_CONFIG
+    progress.done()
+    print(f"==> evaluating the policy pack over {len(plan.registrations)} resources", file=sys.stderr)
+    report = evaluate(plan.registrations)
+    path = write_plan(plan, report, out_root / stack)
+    lines = [*render_tree(plan), "", *render_totals(plan), "", *render_policy(report)]
+    print("\n".join(lines))
+    elapsed = time.perf_counter() - started
+    print(f"wrote {path.relative_to(PROJECT_DIR) if path.is_relative_to(PROJECT_DIR) else path}")
+    print(
+        f"wall time: {elapsed:.2f}s for this stack (program {plan.seconds:.2f}s), "
+        f"{time.perf_counter() - _STARTED:.2f}s since start"
+    )
+    if report.mandatory:
+        print(
+            f"error: {len(report.mandatory)} mandatory policy violation(s) in stack {stack!r}",
+            file=sys.stderr,
+        )
+        return EXIT_POLICY
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m planner", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    plan = sub.add_parser("plan", help="offline plan of one or more stacks")
+    plan.add_argument("stacks", nargs="+", metavar="STACK")
+    plan.add_argument("--out", type=Path, default=PROJECT_DIR / "build" / "plan")
+    sub.add_parser("config-reference", help="print the generated configuration reference")
+    args = parser.parse_args(argv)
+    if args.command == "config-reference":
+        from planner.docs import config_reference
+
+        print(config_reference(), end="")
+        return 0
+    started = time.perf_counter()
+    worst = 0
+    for stack in args.stacks:
+        code = plan_stack(stack, args.out)
+        worst = max(worst, code)
+        print()
+    if len(args.stacks) > 1:
+        print(f"planned {len(args.stacks)} stacks in {time.perf_counter() - started:.2f}s")
+    return worst
+
+
+if __name__ == "__main__":
+    sys.exit(main())

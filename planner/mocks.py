@@ -1,0 +1,213 @@
+"""Pulumi mocks that answer like AWS would, and a monitor that records every registration.
+
+`PlatformMocks` returns realistic ids and ARNs (partition, region and account from the stack's
+config) and answers the invokes the program makes; an invoke it does not know is an error, so a
+new data source cannot slip into the program unmocked. `RecordingMonitor` sees the full
+registration request, which `Mocks` alone does not: parent, provider, protect,
+retain-on-delete, aliases and dependencies.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf import json_format
+from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
+
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+SIG_KEY = "4dabf18193072939515e22adb298388d"
+RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
+ASSET_SIG = "c44067f5952c0a294b673a41bacd8c17"
+ARCHIVE_SIG = "0def7320c3a5731c473e5ecbe6d01bc7"
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+SECRET_TEXT = "[secret]"
+
+
+def plain(value: Any) -> Any:
+    """Pulumi's wire form to plain JSON: secrets masked, unknowns marked, refs by URN."""
+    if isinstance(value, dict):
+        sig = value.get(SIG_KEY)
+        if sig == SECRET_SIG:
+            return SECRET_TEXT
+        if sig == RESOURCE_SIG:
+            return {"resourceRef": value.get("urn"), "id": plain(value.get("id"))}
+        if sig == ASSET_SIG:
+            return {"asset": {k: v for k, v in value.items() if k != SIG_KEY}}
+        if sig == ARCHIVE_SIG:
+            return {"archive": plain({k: v for k, v in value.items() if k != SIG_KEY})}
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if value == UNKNOWN:
+        return "[unknown]"
+    return value
+
+
+@dataclass
+class Registration:
+    """One resource registration as the engine would receive it."""
+
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str
+    provider: str
+    inputs: dict[str, Any]
+    protect: bool
+    retain_on_delete: bool
+    delete_before_replace: bool
+    ignore_changes: list[str]
+    replace_on_changes: list[str]
+    aliases: list[Any]
+    dependencies: list[str]
+    property_dependencies: dict[str, list[str]]
+    additional_secret_outputs: list[str]
+    deleted_with: str
+    id: str = ""
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "custom": self.custom,
+            "parent": self.parent or None,
+            "provider": self.provider or None,
+            "protect": self.protect,
+            "retainOnDelete": self.retain_on_delete,
+            "deleteBeforeReplace": self.delete_before_replace,
+            "ignoreChanges": self.ignore_changes,
+            "replaceOnChanges": self.replace_on_changes,
+            "aliases": self.aliases,
+            "dependencies": self.dependencies,
+            "propertyDependencies": self.property_dependencies,
+            "additionalSecretOutputs": self.additional_secret_outputs,
+            "deletedWith": self.deleted_with or None,
+            "id": self.id or None,
+            "inputs": self.inputs,
+        }
+
+
+def _provider_urn(reference: str) -> str:
+    """A provider reference is `<urn>::<id>`; the URN itself contains `::`."""
+    return reference.rsplit("::", 1)[0] if reference else ""
+
+
+class PlatformMocks(Mocks):
+    """AWS-shaped answers for resources and invokes."""
+
+    def __init__(self, account_id: str, region: str, partition: str) -> None:
+        self.account_id = account_id
+        self.region = region
+        self.partition = partition
+
+    # ---- invokes ------------------------------------------------------------------------
+    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        handler = self._invokes().get(args.token)
+        if handler is None:
+            raise NotImplementedError(
+                f"the offline plan has no mock for invoke {args.token!r}; add one to "
+                "planner/mocks.py PlatformMocks._invokes with AWS-shaped outputs"
+            )
+        return handler(args.args), []
+
+    def _invokes(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
+        acct, region, part = self.account_id, self.region, self.partition
+        dns = "amazonaws.com.cn" if part == "aws-cn" else "amazonaws.com"
+        return {
+            "aws:index/getCallerIdentity:getCallerIdentity": lambda _: {
+                "accountId": acct,
+                "arn": f"arn:{part}:sts::{acct}:assumed-role/pulumi-deploy/session",
+                "userId": "AROAEXAMPLEOFFLINEPLAN:session",
+                "id": acct,
+            },
+            "aws:index/getPartition:getPartition": lambda _: {
+                "partition": part,
+                "dnsSuffix": dns,
+                "reverseDnsPrefix": ".".join(reversed(dns.split("."))),
+                "id": part,
+            },
+            "aws:index/getRegion:getRegion": lambda _: {
+                "name": region,
+                "region": region,
+                "endpoint": f"ec2.{region}.{dns}",
+                "description": region,
+                "id": region,
+            },
+        }
+
+    # ---- resources ----------------------------------------------------------------------
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        inputs = dict(args.inputs)
+        if args.typ.startswith("pulumi:providers:"):
+            return str(uuid.uuid5(uuid.NAMESPACE_URL, args.name)), inputs
+        seed = f"{args.typ}/{args.name}"
+        token = args.typ.split(":")
+        module = token[1].split("/")[0] if len(token) > 1 else "index"
+        kind = token[1].split("/")[1] if len(token) > 1 and "/" in token[1] else token[-1]
+        physical = inputs.get("name") or f"{args.name}-{uuid.uuid5(uuid.NAMESPACE_URL, seed).hex[:7]}"
+        resource_id = str(physical)
+        arn_base = f"arn:{self.partition}:{module}:{self.region}:{self.account_id}"
+        extra: dict[str, Any] = {}
+        if args.typ == "aws:kms/key:Key":
+            resource_id = str(uuid.uuid5(uuid.NAMESPACE_URL, seed))
+            extra = {"keyId": resource_id, "arn": f"{arn_base}:key/{resource_id}"}
+        elif args.typ == "aws:kms/alias:Alias":
+            extra = {"arn": f"{arn_base}:{physical}", "targetKeyArn": f"{arn_base}:key/{inputs.get('targetKeyId', '')}"}
+        elif module == "s3":
+            bucket = inputs.get("bucket") or physical
+            resource_id = str(bucket)
+            extra = {"arn": f"arn:{self.partition}:s3:::{bucket}", "bucket": bucket}
+        elif module == "iam":
+            extra = {"arn": f"arn:{self.partition}:iam::{self.account_id}:{kind.lower()}/{physical}"}
+        elif token[0] == "aws":
+            extra = {"arn": f"{arn_base}:{kind.lower()}/{physical}"}
+        return resource_id, {**inputs, **extra}
+
+
+class RecordingMonitor(MockMonitor):
+    """A MockMonitor that records each full registration request."""
+
+    def __init__(self, mocks: Mocks, on_register: Callable[[Registration], None] | None = None) -> None:
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+        self._lock = threading.Lock()
+        self._on_register = on_register
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        record = Registration(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            custom=bool(request.custom),
+            parent=request.parent,
+            provider=_provider_urn(request.provider),
+            inputs=plain(json_format.MessageToDict(request.object)),
+            protect=bool(request.protect),
+            retain_on_delete=bool(request.retainOnDelete),
+            delete_before_replace=bool(request.deleteBeforeReplace),
+            ignore_changes=list(request.ignoreChanges),
+            replace_on_changes=list(request.replaceOnChanges),
+            aliases=[json_format.MessageToDict(a) for a in request.aliases] + list(request.aliasURNs),
+            dependencies=sorted(request.dependencies),
+            property_dependencies={
+                k: sorted(v.urns) for k, v in sorted(request.propertyDependencies.items())
+            },
+            additional_secret_outputs=list(request.additionalSecretOutputs),
+            deleted_with=request.deletedWith,
+            id=response.id,
+        )
+        with self._lock:
+            self.registrations.append(record)
+        if self._on_register is not None:
+            self._on_register(record)
+        return response

@@ -1,0 +1,1 @@
+"""The platform's CrossGuard policy pack (`pulumi preview --policy-pack policy`)."""
