@@ -13,7 +13,7 @@ PY := $(VENV)/bin/python
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 STAMP := $(VENV)/.synced
 
-.PHONY: help setup plan plan-all test lint format lock clean
+.PHONY: help setup plan plan-all test lint format docs lock clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -47,10 +47,16 @@ format: $(STAMP)  ## Apply ruff's fixes and formatting.
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
+docs: $(STAMP)  ## Regenerate the README's configuration reference from the config model.
+	$(PY) -m planner config-reference --update README.md
+
 lock: | $(UV)  ## Recompile the hash-pinned requirements files from pyproject.toml.
-	$(UV) pip compile --quiet pyproject.toml --generate-hashes --python-version 3.11 -o requirements.txt
+	# The dev set is resolved first; the runtime and policy-pack sets are constrained to it,
+	# so `pulumi install` and the pack get exactly the versions the tests ran with.
 	$(UV) pip compile --quiet pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements-dev.txt
-	$(UV) pip compile --quiet policy/requirements.in --generate-hashes --python-version 3.11 -o policy/requirements.txt
+	$(UV) pip compile --quiet pyproject.toml --generate-hashes --python-version 3.11 -c requirements-dev.txt -o requirements.txt
+	$(UV) pip compile --quiet policy/requirements.in --generate-hashes --python-version 3.11 -c requirements-dev.txt -o policy/requirements.txt
+	$(UV) pip compile --quiet requirements-bootstrap.in --generate-hashes -o requirements-bootstrap.txt
 
 clean:  ## Remove build output and environments.
 	rm -rf build .venv .tools .mypy_cache .ruff_cache .pytest_cache

@@ -259,17 +259,13 @@ class PlatformConfig(_Section):
     kms: Kms = Field(default_factory=Kms, description="The platform KMS key.")
     logging: Logging = Field(default_factory=Logging, description="Log retention.")
     data_lake: DataLake = Field(default_factory=DataLake, description="Data storage.")
-    feature_store: FeatureStore = Field(
-        default_factory=FeatureStore, description="Feature store."
-    )
+    feature_store: FeatureStore = Field(default_factory=FeatureStore, description="Feature store.")
     model_registry: ModelRegistry = Field(
         default_factory=ModelRegistry, description="Model registry."
     )
     training: Training = Field(default_factory=Training, description="Training pipelines.")
     inference: Inference = Field(default_factory=Inference, description="SageMaker inference.")
-    kubernetes: Kubernetes = Field(
-        default_factory=Kubernetes, description="Kubernetes inference."
-    )
+    kubernetes: Kubernetes = Field(default_factory=Kubernetes, description="Kubernetes inference.")
     monitoring: Monitoring = Field(default_factory=Monitoring, description="Monitoring.")
     cost: Cost = Field(default_factory=Cost, description="Cost controls.")
     drift: Drift = Field(default_factory=Drift, description="Drift checks.")
@@ -602,7 +598,9 @@ TOP_LEVEL_KEYS: dict[str, FieldInfo] = {
 }
 
 
-def load_platform_config(raw: Mapping[str, Any], stack: str, config_dir: str = "stacks") -> PlatformConfig:
+def load_platform_config(
+    raw: Mapping[str, Any], stack: str, config_dir: str = "stacks"
+) -> PlatformConfig:
     """Validate a stack's raw config map (full `namespace:key` keys, Pulumi's string values).
 
     Raises `ConfigError` with every problem found. Structured values may be given as JSON text
@@ -611,7 +609,8 @@ def load_platform_config(raw: Mapping[str, Any], stack: str, config_dir: str = "
     stack_file = f"{config_dir}/Pulumi.{stack}.yaml"
     problems: list[ConfigProblem] = []
     values: dict[str, Any] = {}
-    for full_key, value in sorted(raw.items()):
+    for full_key, given in sorted(raw.items()):
+        value = given
         namespace, _, key = full_key.partition(":")
         if not key:
             problems.append(

@@ -1,6 +1,7 @@
 """`python -m planner plan STACK [STACK ...]`: the offline plan (what `make plan` runs).
 
-`python -m planner config-reference` prints the README's generated configuration reference.
+`python -m planner config-reference [--update README.md]` prints (or rewrites in place) the
+README's generated configuration reference.
 
 Exit codes: 0 planned with no mandatory violation; 2 invalid stack configuration (nothing was
 registered); 3 a mandatory policy violation; 1 the program failed otherwise.
@@ -59,7 +60,9 @@ def plan_stack(stack: str, out_root: Path) -> int:
         print(f"  {progress.count} resources were registered", file=sys.stderr)
         return EXIT_CONFIG
     progress.done()
-    print(f"==> evaluating the policy pack over {len(plan.registrations)} resources", file=sys.stderr)
+    print(
+        f"==> evaluating the policy pack over {len(plan.registrations)} resources", file=sys.stderr
+    )
     report = evaluate(plan.registrations)
     path = write_plan(plan, report, out_root / stack)
     lines = [*render_tree(plan), "", *render_totals(plan), "", *render_policy(report)]
@@ -85,12 +88,16 @@ def main(argv: list[str] | None = None) -> int:
     plan = sub.add_parser("plan", help="offline plan of one or more stacks")
     plan.add_argument("stacks", nargs="+", metavar="STACK")
     plan.add_argument("--out", type=Path, default=PROJECT_DIR / "build" / "plan")
-    sub.add_parser("config-reference", help="print the generated configuration reference")
+    ref = sub.add_parser("config-reference", help="print the generated configuration reference")
+    ref.add_argument("--update", type=Path, metavar="README", help="rewrite it in this file")
     args = parser.parse_args(argv)
     if args.command == "config-reference":
-        from planner.docs import config_reference
+        from planner.docs import config_reference, with_reference
 
-        print(config_reference(), end="")
+        if args.update is None:
+            print(config_reference(), end="")
+        else:
+            args.update.write_text(with_reference(args.update.read_text(), config_reference()))
         return 0
     started = time.perf_counter()
     worst = 0

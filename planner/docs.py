@@ -14,7 +14,13 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from components.config import PROJECT, PlatformConfig, _model_of, describe_field, load_platform_config
+from components.config import (
+    PROJECT,
+    PlatformConfig,
+    _model_of,
+    describe_field,
+    load_platform_config,
+)
 from planner.stackfile import load_stack_config
 
 SHIPPED_STACKS = ("dev", "staging", "prod")
@@ -84,3 +90,10 @@ def config_reference(project_dir: Path = PROJECT_DIR) -> str:
         )
     lines += ["", END, ""]
     return "\n".join(lines)
+
+
+def with_reference(readme: str, reference: str) -> str:
+    """`readme` with the text between the markers replaced by `reference`."""
+    start = readme.index(BEGIN)
+    end = readme.index(END) + len(END) + 1
+    return readme[:start] + reference + readme[end:]

@@ -151,7 +151,9 @@ class PlatformMocks(Mocks):
         token = args.typ.split(":")
         module = token[1].split("/")[0] if len(token) > 1 else "index"
         kind = token[1].split("/")[1] if len(token) > 1 and "/" in token[1] else token[-1]
-        physical = inputs.get("name") or f"{args.name}-{uuid.uuid5(uuid.NAMESPACE_URL, seed).hex[:7]}"
+        physical = (
+            inputs.get("name") or f"{args.name}-{uuid.uuid5(uuid.NAMESPACE_URL, seed).hex[:7]}"
+        )
         resource_id = str(physical)
         arn_base = f"arn:{self.partition}:{module}:{self.region}:{self.account_id}"
         extra: dict[str, Any] = {}
@@ -159,13 +161,18 @@ class PlatformMocks(Mocks):
             resource_id = str(uuid.uuid5(uuid.NAMESPACE_URL, seed))
             extra = {"keyId": resource_id, "arn": f"{arn_base}:key/{resource_id}"}
         elif args.typ == "aws:kms/alias:Alias":
-            extra = {"arn": f"{arn_base}:{physical}", "targetKeyArn": f"{arn_base}:key/{inputs.get('targetKeyId', '')}"}
+            extra = {
+                "arn": f"{arn_base}:{physical}",
+                "targetKeyArn": f"{arn_base}:key/{inputs.get('targetKeyId', '')}",
+            }
         elif module == "s3":
             bucket = inputs.get("bucket") or physical
             resource_id = str(bucket)
             extra = {"arn": f"arn:{self.partition}:s3:::{bucket}", "bucket": bucket}
         elif module == "iam":
-            extra = {"arn": f"arn:{self.partition}:iam::{self.account_id}:{kind.lower()}/{physical}"}
+            extra = {
+                "arn": f"arn:{self.partition}:iam::{self.account_id}:{kind.lower()}/{physical}"
+            }
         elif token[0] == "aws":
             extra = {"arn": f"{arn_base}:{kind.lower()}/{physical}"}
         return resource_id, {**inputs, **extra}
@@ -174,7 +181,9 @@ class PlatformMocks(Mocks):
 class RecordingMonitor(MockMonitor):
     """A MockMonitor that records each full registration request."""
 
-    def __init__(self, mocks: Mocks, on_register: Callable[[Registration], None] | None = None) -> None:
+    def __init__(
+        self, mocks: Mocks, on_register: Callable[[Registration], None] | None = None
+    ) -> None:
         super().__init__(mocks)
         self.registrations: list[Registration] = []
         self._lock = threading.Lock()
@@ -197,7 +206,8 @@ class RecordingMonitor(MockMonitor):
             delete_before_replace=bool(request.deleteBeforeReplace),
             ignore_changes=list(request.ignoreChanges),
             replace_on_changes=list(request.replaceOnChanges),
-            aliases=[json_format.MessageToDict(a) for a in request.aliases] + list(request.aliasURNs),
+            aliases=[json_format.MessageToDict(a) for a in request.aliases]
+            + list(request.aliasURNs),
             dependencies=sorted(request.dependencies),
             property_dependencies={
                 k: sorted(v.urns) for k, v in sorted(request.propertyDependencies.items())

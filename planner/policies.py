@@ -114,8 +114,15 @@ def evaluate(
             checks += 1
             args = validation_args(record, providers, config)
 
-            def report(message: str, urn: str | None = None, *, _p: str = policy.name) -> None:
-                violations.append(Finding(_p, record.urn, message, level))
+            def report(
+                message: str,
+                urn: str | None = None,
+                *,
+                _policy: str = policy.name,
+                _urn: str = record.urn,
+                _level: str = level,
+            ) -> None:
+                violations.append(Finding(_policy, _urn, message, _level))
 
             try:
                 result = policy.validate(args, report)

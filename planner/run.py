@@ -74,7 +74,9 @@ def run_stack_config(
     runtime_settings.SETTINGS.rpc_manager.clear()
     runtime_settings.SETTINGS.outputs.clear()
     pulumi.runtime.set_all_config(dict(cfg.values), list(cfg.secret_keys))
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=cfg.stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(
+        mocks, project=PROJECT, stack=cfg.stack, preview=False, monitor=monitor
+    )
 
     def program() -> None:
         runpy.run_path(str(PROGRAM), run_name="__main__")

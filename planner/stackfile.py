@@ -61,22 +61,43 @@ def load_stack_config(project_dir: Path, stack: str) -> StackConfig:
     path = stack_file(project_dir, stack)
     rel = f"stacks/Pulumi.{stack}.yaml"
     if not path.is_file():
-        available = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in path.parent.glob("Pulumi.*.yaml"))
+        available = sorted(
+            p.name[len("Pulumi.") : -len(".yaml")] for p in path.parent.glob("Pulumi.*.yaml")
+        )
         raise ConfigError(
             rel,
-            [ConfigProblem("<file>", repr(str(path)), "stack file not found", "one of the stacks " + ", ".join(available))],
+            [
+                ConfigProblem(
+                    "<file>",
+                    repr(str(path)),
+                    "stack file not found",
+                    "one of the stacks " + ", ".join(available),
+                )
+            ],
         )
     try:
         document = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(
-            rel, [ConfigProblem("<file>", "unparseable YAML", str(exc).replace("\n", " "), "a YAML mapping")]
+            rel,
+            [
+                ConfigProblem(
+                    "<file>", "unparseable YAML", str(exc).replace("\n", " "), "a YAML mapping"
+                )
+            ],
         ) from None
     config = document.get("config") if isinstance(document, dict) else None
     if not isinstance(config, dict):
         raise ConfigError(
             rel,
-            [ConfigProblem("config", repr(type(config).__name__), "no `config:` mapping", "a YAML mapping under `config:`")],
+            [
+                ConfigProblem(
+                    "config",
+                    repr(type(config).__name__),
+                    "no `config:` mapping",
+                    "a YAML mapping under `config:`",
+                )
+            ],
         )
     merged: dict[str, Any] = _project_defaults(project_dir / "Pulumi.yaml")
     merged.update(config)

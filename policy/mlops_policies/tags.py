@@ -3,6 +3,8 @@ ManagedBy (through the provider's default tags or its own), none of them empty."
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pulumi_policy import (
     EnforcementLevel,
     ReportViolation,
@@ -32,8 +34,8 @@ def _provider_tags(args: ResourceValidationArgs, report: ReportViolation) -> Non
     if args.resource_type != "pulumi:providers:aws":
         return
     default_tags = json_value(args.props.get("defaultTags"))
-    tags = default_tags.get("tags") if isinstance(default_tags, dict) else None
-    tags = tags if isinstance(tags, dict) else {}
+    tags = default_tags.get("tags") if isinstance(default_tags, Mapping) else None
+    tags = tags if isinstance(tags, Mapping) else {}
     missing = [k for k in REQUIRED_TAGS if not str(tags.get(k, "")).strip()]
     if missing:
         report(f"AWS provider default tags lack {missing}.", None)

@@ -1,0 +1,247 @@
+"""The offline plan of every shipped stack: exact resource inputs and options, provider usage,
+and the `make plan` command's files, output and exit codes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from planner.run import PROJECT_DIR, Plan
+from tests.conftest import SHIPPED_STACKS
+
+PROVIDER = "pulumi:providers:aws"
+KEY = "aws:kms/key:Key"
+ALIAS = "aws:kms/alias:Alias"
+
+
+def test_every_aws_resource_uses_the_platform_provider(plans: dict[str, Plan]) -> None:
+    for stack, plan in plans.items():
+        providers = plan.by_type(PROVIDER)
+        assert [p.name for p in providers] == ["aws"], stack
+        aws = [r for r in plan.registrations if r.type.startswith("aws:")]
+        assert aws, f"{stack} registers no AWS resource"
+        outside = [r.urn for r in aws if r.provider != providers[0].urn]
+        assert outside == [], f"{stack}: AWS resources outside the platform provider: {outside}"
+
+
+@pytest.mark.parametrize(
+    ("stack", "tags", "accounts"),
+    [
+        ("dev", {"CostCenter": "ml-platform-dev", "Environment": "dev"}, None),
+        ("staging", {"CostCenter": "ml-platform-staging", "Environment": "staging"}, None),
+        (
+            "prod",
+            {
+                "CostCenter": "ml-platform-prod",
+                "Environment": "prod",
+                "DataClassification": "confidential",
+            },
+            ["111111111111"],
+        ),
+    ],
+)
+def test_provider_region_account_guard_and_default_tags(
+    plans: dict[str, Plan], stack: str, tags: dict[str, str], accounts: list[str] | None
+) -> None:
+    provider = plans[stack].one(PROVIDER)
+    assert provider.inputs["region"] == "eu-west-1"
+    default_tags = json.loads(provider.inputs["defaultTags"])["tags"]
+    assert default_tags == {
+        "Project": "mlops-platform",
+        "Owner": "ml-platform-team",
+        "ManagedBy": "pulumi:mlops-platform",
+        **tags,
+    }
+    allowed = provider.inputs.get("allowedAccountIds")
+    assert (json.loads(allowed) if allowed else None) == accounts
+
+
+@pytest.mark.parametrize(
+    ("stack", "window", "protect", "retain", "account"),
+    [
+        ("dev", 7, False, False, "123456789012"),
+        ("staging", 14, True, False, "123456789012"),
+        ("prod", 30, True, True, "111111111111"),
+    ],
+)
+def test_platform_key(
+    plans: dict[str, Plan], stack: str, window: int, protect: bool, retain: bool, account: str
+) -> None:
+    plan = plans[stack]
+    key = plan.one(KEY)
+    assert key.inputs["enableKeyRotation"] is True
+    assert key.inputs["rotationPeriodInDays"] == 365
+    assert key.inputs["deletionWindowInDays"] == window
+    assert key.inputs["keyUsage"] == "ENCRYPT_DECRYPT"
+    assert key.inputs["customerMasterKeySpec"] == "SYMMETRIC_DEFAULT"
+    assert key.inputs["bypassPolicyLockoutSafetyCheck"] is False
+    assert (key.protect, key.retain_on_delete) == (protect, retain)
+    assert key.parent.endswith("mlops:security:PlatformKey::platform")
+
+    policy = json.loads(key.inputs["policy"])
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    assert statements["AccountRootDelegatesToIam"]["Principal"] == {
+        "AWS": f"arn:aws:iam::{account}:root"
+    }
+    logs = statements["CloudWatchLogsEncryptsPlatformLogGroups"]
+    assert logs["Principal"] == {"Service": "logs.eu-west-1.amazonaws.com"}
+    assert logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] == (
+        f"arn:aws:logs:eu-west-1:{account}:log-group:*"
+    )
+    assert "kms:*" not in logs["Action"]
+
+    alias = plan.one(ALIAS)
+    assert alias.inputs["name"] == f"alias/mlops-platform-{stack}-platform"
+    assert alias.inputs["targetKeyId"] == key.id
+    assert key.urn in alias.dependencies
+    # The alias is cheap to recreate; only the key holds state.
+    assert (alias.protect, alias.retain_on_delete) == (False, False)
+
+
+def test_disabled_capabilities_register_nothing(plans: dict[str, Plan]) -> None:
+    for stack, plan in plans.items():
+        types = {r.type for r in plan.registrations}
+        assert types == {PROVIDER, KEY, ALIAS, "mlops:security:PlatformKey"}, stack
+
+
+def test_outputs(plans: dict[str, Plan]) -> None:
+    prod = plans["prod"].outputs
+    assert prod["environment"] == "prod"
+    assert prod["kmsKeyAlias"] == "alias/mlops-platform-prod-platform"
+    assert prod["kmsKeyArn"].startswith("arn:aws:kms:eu-west-1:111111111111:key/")
+
+
+def test_partition_follows_region(plan_stack) -> None:  # type: ignore[no-untyped-def]
+    plan = plan_stack("dev", {"mlops-platform:region": "cn-north-1"})
+    key = plan.one(KEY)
+    assert key.inputs["policy"].count("arn:aws-cn:iam::") == 1
+    assert "logs.cn-north-1.amazonaws.com" in key.inputs["policy"]
+
+
+# ---- the command --------------------------------------------------------------------------
+
+
+def _plan_cli(*stacks: str, out: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "planner", "plan", *stacks, "--out", str(out)],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_cli_writes_resources_json_and_prints_the_summary(tmp_path: Path) -> None:
+    result = _plan_cli("dev", out=tmp_path)
+    assert result.returncode == 0, result.stderr
+    document = json.loads((tmp_path / "dev" / "resources.json").read_text())
+    assert document["stack"] == "dev"
+    assert document["resourceCount"] == len(document["resources"]) == 4
+    fields = {
+        "urn", "type", "name", "parent", "inputs", "protect", "retainOnDelete", "aliases",
+        "dependencies", "provider",
+    }  # fmt: skip
+    for resource in document["resources"]:
+        assert fields <= set(resource), resource["urn"]
+    out = result.stdout
+    assert "mlops:security:PlatformKey platform  [2 direct, 2 total]" in out
+    assert "aws:kms/key:Key          1" in out
+    assert "total                    3" in out
+    assert "0 violations (0 mandatory)" in out
+    assert "wall time:" in out
+    assert "registrations" in result.stderr  # progress
+
+
+@pytest.fixture
+def temp_stack(tmp_path: Path) -> object:
+    """A copy of the project (sharing .venv) with one more stack file; returns (dir, name)."""
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("infra", "components", "planner", "policy", "stacks"):
+        shutil.copytree(
+            PROJECT_DIR / name, project / name, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    for name in ("Pulumi.yaml", "Makefile", "requirements-dev.txt", "requirements-bootstrap.txt"):
+        shutil.copy2(PROJECT_DIR / name, project / name)
+    (project / ".venv").symlink_to(PROJECT_DIR / ".venv")
+
+    def make(body: str) -> tuple[Path, str]:
+        name = f"user{uuid.uuid4().hex[:6]}"
+        (project / "stacks" / f"Pulumi.{name}.yaml").write_text(body)
+        return project, name
+
+    return make
+
+
+BASE = """config:
+  mlops-platform:environment: scratch
+  mlops-platform:tier: dev
+  mlops-platform:tags:
+    costCenter: research
+    owner: someone
+"""
+
+
+def _make_plan(project: Path, stack: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["make", "--no-print-directory", "plan", f"STACK={stack}"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_user_stack_plans_the_same_way(temp_stack) -> None:  # type: ignore[no-untyped-def]
+    project, name = temp_stack(BASE)
+    result = _make_plan(project, name)
+    assert result.returncode == 0, result.stderr
+    plan_dir = project / "build" / "plan" / name
+    resources = json.loads((plan_dir / "resources.json").read_text())["resources"]
+    key = next(r for r in resources if r["type"] == KEY)
+    assert key["inputs"]["deletionWindowInDays"] == 30  # the model's default
+    assert key["inputs"]["policy"].count("arn:aws:iam::123456789012:root") == 1  # us-east-1
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            "  mlops-platform:kms:\n    deletionWindowDay: 7\n",
+            "mlops-platform:kms.deletionWindowDay: unknown key (did you mean deletionWindowDays?)",
+        ),
+        (
+            "  mlops-platform:kms:\n    deletionWindowDays: 90\n",
+            "mlops-platform:kms.deletionWindowDays: input should be less than or equal to 30 "
+            "(got 90); accepted: integer >= 7, <= 30",
+        ),
+    ],
+    ids=["misspelled-key", "out-of-range"],
+)
+def test_bad_stack_file_fails_make_plan_before_any_resource(
+    temp_stack, extra: str, expected: str
+) -> None:  # type: ignore[no-untyped-def]
+    project, name = temp_stack(BASE + extra)
+    result = _make_plan(project, name)
+    assert result.returncode != 0
+    assert f"stacks/Pulumi.{name}.yaml: {expected}" in result.stderr
+    assert "0 resources were registered" in result.stderr
+    assert not (project / "build" / "plan" / name).exists()
+
+
+def test_unknown_stack_names_the_available_ones(tmp_path: Path) -> None:
+    result = _plan_cli("nosuchstack", out=tmp_path)
+    assert result.returncode == 2
+    assert "stack file not found" in result.stderr
+    assert "one of the stacks dev, prod, staging" in result.stderr
+
+
+def test_shipped_stacks_are_the_documented_three() -> None:
+    files = sorted(p.name for p in (PROJECT_DIR / "stacks").glob("Pulumi.*.yaml"))
+    assert files == [f"Pulumi.{s}.yaml" for s in sorted(SHIPPED_STACKS)]

@@ -1,0 +1,271 @@
+"""Every policy of the pack with a compliant and a violating resource, evaluated exactly as the
+offline plan evaluates them; and the pack over every shipped stack's plan."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from planner.mocks import Registration
+from planner.policies import evaluate
+from planner.run import Plan
+from policy.mlops_policies import POLICIES
+
+PROVIDER_URN = "urn:pulumi:prod::mlops-platform::pulumi:providers:aws::aws"
+TAGS = {
+    "Project": "mlops-platform",
+    "Environment": "prod",
+    "CostCenter": "cc",
+    "Owner": "team",
+    "ManagedBy": "pulumi:mlops-platform",
+}
+GOOD_POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "Root",
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::111111111111:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ],
+    }
+)
+
+
+def record(type_: str, name: str, inputs: dict[str, Any], **options: Any) -> Registration:
+    defaults: dict[str, Any] = {
+        "urn": f"urn:pulumi:prod::mlops-platform::{type_}::{name}",
+        "type": type_,
+        "name": name,
+        "custom": True,
+        "parent": "",
+        "provider": PROVIDER_URN,
+        "inputs": inputs,
+        "protect": False,
+        "retain_on_delete": False,
+        "delete_before_replace": False,
+        "ignore_changes": [],
+        "replace_on_changes": [],
+        "aliases": [],
+        "dependencies": [],
+        "property_dependencies": {},
+        "additional_secret_outputs": [],
+        "deleted_with": "",
+    }
+    defaults.update(options)
+    return Registration(**defaults)
+
+
+def provider(
+    tags: dict[str, str] | None = None, name: str = "aws", region: str = "eu-west-1"
+) -> Registration:
+    inputs: dict[str, Any] = {"defaultTags": json.dumps({"tags": TAGS if tags is None else tags})}
+    if region:
+        inputs["region"] = region
+    return record(
+        "pulumi:providers:aws",
+        name,
+        inputs,
+        urn=PROVIDER_URN
+        if name == "aws"
+        else f"urn:pulumi:prod::mlops-platform::pulumi:providers:aws::{name}",
+        provider="",
+    )
+
+
+def key(**inputs: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "enableKeyRotation": True,
+        "rotationPeriodInDays": 365,
+        "deletionWindowInDays": 30,
+        "policy": GOOD_POLICY,
+    }
+    base.update(inputs)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def violations(*records: Registration) -> list[tuple[str, str]]:
+    report = evaluate(list(records))
+    return [(v.policy, v.message) for v in report.violations]
+
+
+def test_compliant_resources_pass_every_policy() -> None:
+    assert violations(provider(), record("aws:kms/key:Key", "k", key(), protect=True)) == []
+
+
+@pytest.mark.parametrize(
+    ("inputs", "options", "policy", "message"),
+    [
+        ({"enableKeyRotation": False}, {}, "kms-key-rotation", "KMS key rotation must be enabled"),
+        ({"enableKeyRotation": None}, {}, "kms-key-rotation", "KMS key rotation must be enabled"),
+        (
+            {"rotationPeriodInDays": 730},
+            {},
+            "kms-key-rotation",
+            "KMS key rotation period is 730 days; at most 365 accepted.",
+        ),
+        ({"policy": None}, {}, "kms-key-policy", "KMS key has no explicit key policy"),
+        ({"policy": "not json"}, {}, "kms-key-policy", "not a JSON policy document"),
+        (
+            {
+                "policy": json.dumps(
+                    {
+                        "Statement": [
+                            {
+                                "Sid": "Open",
+                                "Effect": "Allow",
+                                "Principal": "*",
+                                "Action": "kms:Decrypt",
+                            }
+                        ]
+                    }
+                )
+            },
+            {},
+            "kms-key-policy",
+            "statement 0 (Open) allows a wildcard principal ['*']",
+        ),
+        (
+            {
+                "policy": json.dumps(
+                    {
+                        "Statement": [
+                            {"Effect": "Allow", "Principal": {"AWS": ["arn:aws:iam::1:root", "*"]}}
+                        ]
+                    }
+                )
+            },
+            {},
+            "kms-key-policy",
+            "allows a wildcard principal ['*']",
+        ),
+        (
+            {"deletionWindowInDays": None},
+            {},
+            "kms-key-deletion-protection",
+            "no explicit deletionWindowInDays",
+        ),
+        (
+            {"deletionWindowInDays": 5},
+            {},
+            "kms-key-deletion-protection",
+            "deletionWindowInDays is 5; 7 to 30",
+        ),
+        (
+            {},
+            {"protect": False},
+            "kms-key-deletion-protection",
+            "A production KMS key must be protected",
+        ),
+    ],
+    ids=[
+        "rotation-off",
+        "rotation-unset",
+        "rotation-too-slow",
+        "no-policy",
+        "policy-not-json",
+        "wildcard-principal",
+        "wildcard-in-list",
+        "no-window",
+        "window-too-short",
+        "prod-unprotected",
+    ],
+)
+def test_kms_violations(
+    inputs: dict[str, Any], options: dict[str, Any], policy: str, message: str
+) -> None:
+    opts = {"protect": True, **options}
+    found = violations(provider(), record("aws:kms/key:Key", "k", key(**inputs), **opts))
+    assert [p for p, _ in found] == [policy]
+    assert message in found[0][1]
+
+
+def test_unprotected_key_is_fine_outside_production() -> None:
+    dev = provider({**TAGS, "Environment": "dev"})
+    assert violations(dev, record("aws:kms/key:Key", "k", key(), protect=False)) == []
+
+
+def test_missing_or_blanked_tags() -> None:
+    no_owner = {k: v for k, v in TAGS.items() if k != "Owner"}
+    found = violations(provider(no_owner), record("aws:kms/alias:Alias", "a", {"name": "alias/x"}))
+    assert ("provider-default-tags", "AWS provider default tags lack ['Owner'].") in found
+    assert any(p == "required-tags" and "['Owner']" in m for p, m in found)
+
+    blanked = record("aws:kms/alias:Alias", "a", {"tags": {"CostCenter": " "}})
+    found = violations(provider(), blanked)
+    assert [p for p, _ in found] == ["required-tags"]
+    assert "['CostCenter']" in found[0][1]
+
+
+def test_resource_tags_complete_without_provider_defaults_pass() -> None:
+    bare = provider({})
+    own = record("aws:kms/alias:Alias", "a", {"tags": TAGS})
+    assert [p for p, _ in violations(bare, own)] == ["provider-default-tags"]
+
+
+@pytest.mark.parametrize(
+    ("resource", "others", "message"),
+    [
+        (
+            record("aws:kms/alias:Alias", "a", {"tags": TAGS}, provider=""),
+            [],
+            "has no explicit provider",
+        ),
+        (
+            record(
+                "aws:kms/alias:Alias",
+                "a",
+                {},
+                provider="urn:pulumi:prod::mlops-platform::pulumi:providers:aws::default_7_51_1",
+            ),
+            [provider(name="default_7_51_1")],
+            "uses the default provider 'default_7_51_1'",
+        ),
+        (
+            record("aws:kms/alias:Alias", "a", {}),
+            [provider(region="")],
+            "sets no explicit region",
+        ),
+    ],
+    ids=["no-provider", "default-provider", "no-region"],
+)
+def test_explicit_provider(
+    resource: Registration, others: list[Registration], message: str
+) -> None:
+    found = violations(*(others or [provider()]), resource)
+    explicit = [m for p, m in found if p == "aws-explicit-provider"]
+    assert len(explicit) == 1
+    assert message in explicit[0]
+
+
+def test_every_policy_has_a_violating_case_here() -> None:
+    covered = {
+        "kms-key-rotation", "kms-key-policy", "kms-key-deletion-protection", "required-tags",
+        "provider-default-tags", "aws-explicit-provider",
+    }  # fmt: skip
+    assert {p.name for p in POLICIES} == covered
+
+
+def test_shipped_stacks_have_no_violations(plans: dict[str, Plan]) -> None:
+    for stack, plan in plans.items():
+        report = evaluate(plan.registrations)
+        assert report.violations == [], stack
+        assert report.checks == len(POLICIES) * sum(1 for r in plan.registrations if r.custom)
+
+
+def test_pack_catches_a_regression_in_a_real_plan(plans: dict[str, Plan]) -> None:
+    """The same evaluation over a real plan with the key left unprotected fails in prod."""
+    regs = [
+        replace(r, protect=False) if r.type == "aws:kms/key:Key" else r
+        for r in plans["prod"].registrations
+    ]
+    report = evaluate(regs)
+    assert [(v.policy, v.enforcement) for v in report.mandatory] == [
+        ("kms-key-deletion-protection", "mandatory")
+    ]
