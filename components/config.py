@@ -461,26 +461,83 @@ def _problem_from_error(error: Mapping[str, Any], raw: Mapping[str, Any]) -> Con
             problem=f"unknown key{hint}",
             accepted="one of the keys " + ", ".join(keys),
         )
+    path, accepted = _locate(loc)
     if kind == "missing":
-        info = _field_at(loc)
         return ConfigProblem(
-            key=_key_path(loc),
+            key=path,
             value=MISSING,
             problem="required key is missing",
-            accepted=describe_field(info) if info else "a value",
+            accepted=accepted or "a value",
         )
-    info = _field_at(loc)
-    accepted = describe_field(info) if info else error["msg"]
-    if kind == "literal_error" and info is not None:
-        # Inside a tuple of literals the field describes the list; the item's own choices
-        # are in pydantic's context.
-        accepted = f"one of {error.get('ctx', {}).get('expected', accepted)}"
     return ConfigProblem(
-        key=_key_path(loc),
+        key=path,
         value=_show(value),
         problem=error["msg"].rstrip(".").lower(),
-        accepted=accepted,
+        accepted=accepted or error["msg"],
     )
+
+
+def _unwrap(annotation: Any) -> tuple[Any, list[Any]]:
+    """Strip `Annotated` (keeping its constraints) and `| None` from an annotation."""
+    metadata: list[Any] = []
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation, *extra = get_args(annotation)
+            for item in extra:
+                metadata.extend(item.metadata if isinstance(item, FieldInfo) else [item])
+            continue
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        if origin is not None and len(args) == 1 and len(get_args(annotation)) == 2:
+            annotation = args[0]
+            continue
+        return annotation, metadata
+
+
+def _locate(loc: tuple[str | int, ...]) -> tuple[str, str | None]:
+    """The key path a pydantic error location points at, and what is accepted there.
+
+    Walks models by alias, list items by index and mappings by key (`["k"]`; pydantic's
+    `[key]` marker means the mapping key itself was refused).
+    """
+    head, *rest = loc
+    path = f"{PROJECT}:{head}"
+    info = TOP_LEVEL_KEYS.get(str(head))
+    annotation: Any = info.annotation if info else None
+    metadata: list[Any] = list(info.metadata) if info else []
+    index = 0
+    while index < len(rest) and annotation is not None:
+        part = rest[index]
+        base, _ = _unwrap(annotation)
+        origin = get_origin(base)
+        if origin in (list, tuple) and isinstance(part, int):
+            path += f"[{part}]"
+            annotation, metadata = get_args(base)[0], []
+        elif origin is dict:
+            key_type, value_type = get_args(base)
+            if index + 1 < len(rest) and rest[index + 1] == "[key]":
+                path += f"[{json.dumps(str(part))}] (a key)"
+                annotation = key_type
+                index += 1
+            else:
+                path += f"[{json.dumps(str(part))}]"
+                annotation = value_type
+            metadata = []
+        else:
+            model = _model_of(base)
+            field = (
+                next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
+                if model is not None
+                else None
+            )
+            path += f".{part}"
+            annotation = field.annotation if field is not None else None
+            metadata = list(field.metadata) if field is not None else []
+        index += 1
+    for part in rest[index:]:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    accepted = describe_annotation(annotation, metadata) if annotation is not None else None
+    return path, accepted
 
 
 def _near(word: str, candidate: str) -> bool:
@@ -491,7 +548,10 @@ def _near(word: str, candidate: str) -> bool:
     if len(a) == len(b):
         diffs = [i for i in range(len(a)) if a[i] != b[i]]
         return len(diffs) == 1 or (
-            len(diffs) == 2 and diffs[1] == diffs[0] + 1 and a[diffs[0]] == b[diffs[1]]
+            len(diffs) == 2
+            and diffs[1] == diffs[0] + 1
+            and a[diffs[0]] == b[diffs[1]]
+            and a[diffs[1]] == b[diffs[0]]
         )
     short, long_ = (a, b) if len(a) < len(b) else (b, a)
     return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
@@ -603,19 +663,20 @@ def load_platform_config(
 ) -> PlatformConfig:
     """Validate a stack's raw config map (full `namespace:key` keys, Pulumi's string values).
 
-    Raises `ConfigError` with every problem found. Structured values may be given as JSON text
-    (as Pulumi passes them) or as already-parsed mappings and lists.
+    Raises `ConfigError` with every problem found in one pass: every key is checked on its own
+    first; the rules across keys (tier prod, min <= max, dependencies between capabilities) are
+    checked once every key is valid on its own, since they need the whole model. Structured
+    values may be given as JSON text (as Pulumi passes them) or as parsed mappings and lists.
     """
     stack_file = f"{config_dir}/Pulumi.{stack}.yaml"
     problems: list[ConfigProblem] = []
     values: dict[str, Any] = {}
     for full_key, given in sorted(raw.items()):
         value = given
-        namespace, _, key = full_key.partition(":")
+        namespace, colon, key = full_key.partition(":")
         if not key:
-            problems.append(
-                ConfigProblem(full_key, _show(value), "key has no namespace", f"{PROJECT}:<key>")
-            )
+            problem = "key has no name after its namespace" if colon else "key has no namespace"
+            problems.append(ConfigProblem(full_key, _show(value), problem, f"{PROJECT}:<key>"))
             continue
         if namespace in ALLOWED_FOREIGN_NAMESPACES:
             continue
