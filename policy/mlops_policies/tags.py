@@ -17,11 +17,14 @@ from ._util import effective_tags, json_value
 REQUIRED_TAGS = ("Project", "Environment", "CostCenter", "Owner", "ManagedBy")
 
 
+def _missing(tags: Mapping[str, object]) -> list[str]:
+    return [k for k in REQUIRED_TAGS if not str(tags.get(k, "")).strip()]
+
+
 def _resource_tags(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if not args.resource_type.startswith("aws:"):
         return
-    tags = effective_tags(args)
-    missing = [k for k in REQUIRED_TAGS if not str(tags.get(k, "")).strip()]
+    missing = _missing(effective_tags(args))
     if missing:
         report(
             f"missing or empty required tags {missing}; the platform provider's default tags "
@@ -35,8 +38,7 @@ def _provider_tags(args: ResourceValidationArgs, report: ReportViolation) -> Non
         return
     default_tags = json_value(args.props.get("defaultTags"))
     tags = default_tags.get("tags") if isinstance(default_tags, Mapping) else None
-    tags = tags if isinstance(tags, Mapping) else {}
-    missing = [k for k in REQUIRED_TAGS if not str(tags.get(k, "")).strip()]
+    missing = _missing(tags if isinstance(tags, Mapping) else {})
     if missing:
         report(f"AWS provider default tags lack {missing}.", None)
 

@@ -245,3 +245,26 @@ def test_unknown_stack_names_the_available_ones(tmp_path: Path) -> None:
 def test_shipped_stacks_are_the_documented_three() -> None:
     files = sorted(p.name for p in (PROJECT_DIR / "stacks").glob("Pulumi.*.yaml"))
     assert files == [f"Pulumi.{s}.yaml" for s in sorted(SHIPPED_STACKS)]
+
+
+def test_mandatory_violation_fails_make_plan(temp_stack) -> None:  # type: ignore[no-untyped-def]
+    """A component that regresses (rotation off) makes `make plan` fail with exit code 3."""
+    project, name = temp_stack(BASE)
+    kms = project / "components" / "kms.py"
+    source = kms.read_text()
+    assert source.count("enable_key_rotation=True") == 1
+    kms.write_text(source.replace("enable_key_rotation=True", "enable_key_rotation=False"))
+    result = subprocess.run(
+        [sys.executable, "-m", "planner", "plan", name],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 3, result.stderr
+    assert "[mandatory] kms-key-rotation: urn:pulumi:" in result.stdout
+    assert "KMS key rotation must be enabled (enableKeyRotation: true)." in result.stdout
+    assert f"error: 1 mandatory policy violation(s) in stack {name!r}" in result.stderr
+    # The plan is still written, so the violation can be inspected.
+    policy = json.loads((project / "build" / "plan" / name / "policy.json").read_text())
+    assert [v["policy"] for v in policy["violations"]] == ["kms-key-rotation"]

@@ -51,27 +51,33 @@ def _struct(values: dict[str, object]) -> struct_pb2.Struct:
     return struct
 
 
-def test_analyze_reports_violations_through_grpc(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
+def _key_request(environment: str, properties: dict[str, object]) -> analyzer_pb2.AnalyzeRequest:
+    """An AnalyzeRequest for a KMS key on the platform provider, as the engine sends it."""
     tags = {
         "Project": "p",
-        "Environment": "prod",
+        "Environment": environment,
         "CostCenter": "c",
         "Owner": "o",
         "ManagedBy": "m",
     }
-    request = analyzer_pb2.AnalyzeRequest(
+    stack = f"urn:pulumi:{environment}::mlops-platform"
+    return analyzer_pb2.AnalyzeRequest(
         type="aws:kms/key:Key",
-        urn="urn:pulumi:prod::mlops-platform::aws:kms/key:Key::k",
+        urn=f"{stack}::aws:kms/key:Key::k",
         name="k",
-        properties=_struct({"enableKeyRotation": False, "deletionWindowInDays": 30}),
+        properties=_struct(properties),
         options=analyzer_pb2.AnalyzerResourceOptions(protect=False),
         provider=analyzer_pb2.AnalyzerProviderResource(
             type="pulumi:providers:aws",
-            urn="urn:pulumi:prod::mlops-platform::pulumi:providers:aws::aws",
+            urn=f"{stack}::pulumi:providers:aws::aws",
             name="aws",
             properties=_struct({"region": "eu-west-1", "defaultTags": json.dumps({"tags": tags})}),
         ),
     )
+
+
+def test_analyze_reports_violations_through_grpc(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
+    request = _key_request("prod", {"enableKeyRotation": False, "deletionWindowInDays": 30})
     response = analyzer.Analyze(request)
     found = sorted((d.policyName, d.enforcementLevel) for d in response.diagnostics)
     assert found == [
@@ -82,25 +88,14 @@ def test_analyze_reports_violations_through_grpc(analyzer: analyzer_pb2_grpc.Ana
 
 
 def test_analyze_passes_a_compliant_key(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
-    tags = {"Project": "p", "Environment": "dev", "CostCenter": "c", "Owner": "o", "ManagedBy": "m"}
     policy = {
         "Statement": [
             {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::1:root"}, "Action": "kms:*"}
         ]
     }
-    request = analyzer_pb2.AnalyzeRequest(
-        type="aws:kms/key:Key",
-        urn="urn:pulumi:dev::mlops-platform::aws:kms/key:Key::k",
-        name="k",
-        properties=_struct(
-            {"enableKeyRotation": True, "deletionWindowInDays": 7, "policy": json.dumps(policy)}
-        ),
-        options=analyzer_pb2.AnalyzerResourceOptions(protect=False),
-        provider=analyzer_pb2.AnalyzerProviderResource(
-            type="pulumi:providers:aws",
-            urn="urn:pulumi:dev::mlops-platform::pulumi:providers:aws::aws",
-            name="aws",
-            properties=_struct({"region": "eu-west-1", "defaultTags": json.dumps({"tags": tags})}),
-        ),
-    )
-    assert list(analyzer.Analyze(request).diagnostics) == []
+    properties = {
+        "enableKeyRotation": True,
+        "deletionWindowInDays": 7,
+        "policy": json.dumps(policy),
+    }
+    assert list(analyzer.Analyze(_key_request("dev", properties)).diagnostics) == []
