@@ -47,10 +47,7 @@ def _rows(
 def _default(info: FieldInfo, optional_parent: str) -> str:
     if info.is_required():
         return f"required when `{optional_parent}` is set" if optional_parent else "required"
-    if info.default_factory is not None:
-        value: Any = info.default_factory()  # type: ignore[call-arg]
-    else:
-        value = info.default
+    value = info.get_default(call_default_factory=True)
     if value is PydanticUndefined:
         return "required"
     return _cell(value)

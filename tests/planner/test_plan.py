@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from tests.conftest import SHIPPED_STACKS
 
 PROVIDER = "pulumi:providers:aws"
 KEY = "aws:kms/key:Key"
+TempStack = Callable[[str], tuple[Path, str]]
 ALIAS = "aws:kms/alias:Alias"
 
 
@@ -117,7 +119,7 @@ def test_outputs(plans: dict[str, Plan]) -> None:
     assert prod["kmsKeyArn"].startswith("arn:aws:kms:eu-west-1:111111111111:key/")
 
 
-def test_partition_follows_region(plan_stack) -> None:  # type: ignore[no-untyped-def]
+def test_partition_follows_region(plan_stack: Callable[..., Plan]) -> None:
     plan = plan_stack("dev", {"mlops-platform:region": "cn-north-1"})
     key = plan.one(KEY)
     assert key.inputs["policy"].count("arn:aws-cn:iam::") == 1
@@ -159,7 +161,7 @@ def test_cli_writes_resources_json_and_prints_the_summary(tmp_path: Path) -> Non
 
 
 @pytest.fixture
-def temp_stack(tmp_path: Path) -> object:
+def temp_stack(tmp_path: Path) -> TempStack:
     """A copy of the project (sharing .venv) with one more stack file; returns (dir, name)."""
     project = tmp_path / "project"
     project.mkdir()
@@ -198,7 +200,7 @@ def _make_plan(project: Path, stack: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_user_stack_plans_the_same_way(temp_stack) -> None:  # type: ignore[no-untyped-def]
+def test_user_stack_plans_the_same_way(temp_stack: TempStack) -> None:
     project, name = temp_stack(BASE)
     result = _make_plan(project, name)
     assert result.returncode == 0, result.stderr
@@ -225,8 +227,8 @@ def test_user_stack_plans_the_same_way(temp_stack) -> None:  # type: ignore[no-u
     ids=["misspelled-key", "out-of-range"],
 )
 def test_bad_stack_file_fails_make_plan_before_any_resource(
-    temp_stack, extra: str, expected: str
-) -> None:  # type: ignore[no-untyped-def]
+    temp_stack: TempStack, extra: str, expected: str
+) -> None:
     project, name = temp_stack(BASE + extra)
     result = _make_plan(project, name)
     assert result.returncode != 0
@@ -247,7 +249,7 @@ def test_shipped_stacks_are_the_documented_three() -> None:
     assert files == [f"Pulumi.{s}.yaml" for s in sorted(SHIPPED_STACKS)]
 
 
-def test_mandatory_violation_fails_make_plan(temp_stack) -> None:  # type: ignore[no-untyped-def]
+def test_mandatory_violation_fails_make_plan(temp_stack: TempStack) -> None:
     """A component that regresses (rotation off) makes `make plan` fail with exit code 3."""
     project, name = temp_stack(BASE)
     kms = project / "components" / "kms.py"
