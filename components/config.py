@@ -310,6 +310,7 @@ class ConfigError(Exception):
 
 
 MISSING = "<missing>"
+_ABSENT = object()
 
 
 def _show(value: object) -> str:
@@ -317,9 +318,6 @@ def _show(value: object) -> str:
         return MISSING
     text = json.dumps(value) if not isinstance(value, str) else repr(value)
     return text if len(text) <= 120 else text[:117] + "..."
-
-
-_ABSENT = object()
 
 
 # --------------------------------------------------------------------------------------------
@@ -400,25 +398,6 @@ def describe_field(info: FieldInfo) -> str:
     return describe_annotation(info.annotation, list(info.metadata))
 
 
-def _field_at(loc: tuple[str | int, ...]) -> FieldInfo | None:
-    """The model field a pydantic error location (by alias) points at, if any."""
-    model: type[BaseModel] | None = PlatformConfig
-    info: FieldInfo | None = None
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        if model is None:
-            return None
-        info = next(
-            (f for n, f in model.model_fields.items() if (f.alias or n) == part),
-            None,
-        )
-        if info is None:
-            return None
-        model = _model_of(info.annotation)
-    return info
-
-
 def _model_of(annotation: Any) -> type[BaseModel] | None:
     candidates = [annotation, *get_args(annotation)]
     for candidate in candidates:
@@ -432,22 +411,14 @@ def _keys_at(loc: tuple[str | int, ...]) -> list[str]:
     parent = loc[:-1]
     model: type[BaseModel] | None = PlatformConfig
     if parent:
-        info = _field_at(parent)
-        model = _model_of(info.annotation) if info else None
+        annotation = _walk(parent)[1]
+        model = _model_of(_unwrap(annotation)[0]) if annotation is not None else None
     if model is None:
         return []
     return [f.alias or n for n, f in model.model_fields.items()]
 
 
-def _key_path(loc: tuple[str | int, ...]) -> str:
-    head, *rest = loc
-    path = f"{PROJECT}:{head}"
-    for part in rest:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return path
-
-
-def _problem_from_error(error: Mapping[str, Any], raw: Mapping[str, Any]) -> ConfigProblem:
+def _problem_from_error(error: Mapping[str, Any]) -> ConfigProblem:
     loc: tuple[str | int, ...] = tuple(error["loc"])
     kind = error["type"]
     value = error.get("input", _ABSENT)
@@ -456,7 +427,7 @@ def _problem_from_error(error: Mapping[str, Any], raw: Mapping[str, Any]) -> Con
         close = [k for k in keys if k.lower() == str(loc[-1]).lower() or _near(str(loc[-1]), k)]
         hint = f" (did you mean {close[0]}?)" if close else ""
         return ConfigProblem(
-            key=_key_path(loc),
+            key=_walk(loc)[0],
             value=_show(value),
             problem=f"unknown key{hint}",
             accepted="one of the keys " + ", ".join(keys),
@@ -495,10 +466,18 @@ def _unwrap(annotation: Any) -> tuple[Any, list[Any]]:
 
 
 def _locate(loc: tuple[str | int, ...]) -> tuple[str, str | None]:
-    """The key path a pydantic error location points at, and what is accepted there.
+    """The key path a pydantic error location points at, and what is accepted there."""
+    path, annotation, metadata = _walk(loc)
+    accepted = describe_annotation(annotation, metadata) if annotation is not None else None
+    return path, accepted
+
+
+def _walk(loc: tuple[str | int, ...]) -> tuple[str, Any, list[Any]]:
+    """The key path of a pydantic error location, with the annotation and constraints there.
 
     Walks models by alias, list items by index and mappings by key (`["k"]`; pydantic's
-    `[key]` marker means the mapping key itself was refused).
+    `[key]` marker means the mapping key itself was refused). Past an unknown key the
+    annotation is None.
     """
     head, *rest = loc
     path = f"{PROJECT}:{head}"
@@ -536,8 +515,7 @@ def _locate(loc: tuple[str | int, ...]) -> tuple[str, str | None]:
         index += 1
     for part in rest[index:]:
         path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    accepted = describe_annotation(annotation, metadata) if annotation is not None else None
-    return path, accepted
+    return path, annotation, metadata
 
 
 def _near(word: str, candidate: str) -> bool:
@@ -713,7 +691,7 @@ def load_platform_config(
     try:
         cfg = PlatformConfig.model_validate(values, by_alias=True)
     except ValidationError as exc:
-        problems.extend(_problem_from_error(e, values) for e in exc.errors())
+        problems.extend(_problem_from_error(e) for e in exc.errors())
         raise ConfigError(stack_file, problems) from None
     problems.extend(_cross_checks(cfg))
     if problems:

@@ -49,7 +49,8 @@ def render_tree(plan: Plan) -> list[str]:
     children: dict[str, list[Registration]] = defaultdict(list)
     for record in plan.registrations:
         children[record.parent].append(record)
-    roots = [r for r in plan.registrations if r.parent not in {x.urn for x in plan.registrations}]
+    registered = {r.urn for r in plan.registrations}
+    roots = [r for r in plan.registrations if r.parent not in registered]
 
     def total(record: Registration) -> int:
         own = 1 if record.custom else 0

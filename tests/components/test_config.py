@@ -38,6 +38,15 @@ def line(key: str, problem: str, got: str, accepted: str) -> str:
     return f"{DEV_FILE}: {key}: {problem} (got {got}); accepted: {accepted}"
 
 
+AWS_REGION_REFUSED = line(
+    "aws:region",
+    "unknown config namespace 'aws'; the platform builds its own AWS provider from "
+    "mlops-platform:region and ignores other namespaces",
+    "'eu-west-1'",
+    "keys mlops-platform:<key> (see the README's configuration reference) or pulumi:<key>",
+)
+
+
 def whole_message(lines: list[str]) -> str:
     count = f"{len(lines)} problem{'' if len(lines) == 1 else 's'}"
     body = "\n".join(f"  - {text}" for text in lines)
@@ -209,13 +218,7 @@ BAD_CONFIGS = [
     ),
     Bad(
         "unknown-namespace",
-        line(
-            "aws:region",
-            "unknown config namespace 'aws'; the platform builds its own AWS provider from "
-            "mlops-platform:region and ignores other namespaces",
-            "'eu-west-1'",
-            "keys mlops-platform:<key> (see the README's configuration reference) or pulumi:<key>",
-        ),
+        AWS_REGION_REFUSED,
         {"aws:region": "eu-west-1"},
     ),
     # --- missing required ---------------------------------------------------------------
@@ -479,13 +482,7 @@ def test_every_field_problem_is_reported_at_once() -> None:
         f"{NS}logging": "not json",
     }
     expected = {
-        line(
-            "aws:region",
-            "unknown config namespace 'aws'; the platform builds its own AWS provider from "
-            "mlops-platform:region and ignores other namespaces",
-            "'eu-west-1'",
-            "keys mlops-platform:<key> (see the README's configuration reference) or pulumi:<key>",
-        ),
+        AWS_REGION_REFUSED,
         line(
             f"{NS}enviroment",
             "unknown key (did you mean environment?)",
@@ -628,7 +625,7 @@ def test_unset_keys_take_the_model_defaults() -> None:
 def test_config_is_frozen() -> None:
     cfg = load("dev")
     with pytest.raises(ValueError, match="frozen"):
-        cfg.tier = "prod"  # type: ignore[misc]
+        cfg.tier = "prod"
 
 
 # --------------------------------------------------------------------------------------------
