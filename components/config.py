@@ -128,34 +128,147 @@ class ObjectLock(_Section):
     )
 
 
+StorageClass = Literal["STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER"]
+IA_MINIMUM_DAYS = 30
+"""S3 refuses a lifecycle transition to an infrequent-access class before 30 days."""
+
+
+class StorageSchedule(_Section):
+    """When objects under a lifecycle move to a cheaper storage class, and when they expire."""
+
+    transition_days: Annotated[int, Ge(1), Le(3650)] = Field(
+        default=30, description="Days after creation before the move to `storageClass`."
+    )
+    storage_class: StorageClass = Field(
+        default="STANDARD_IA", description="The cheaper S3 storage class objects move to."
+    )
+    expiration_days: Annotated[int, Ge(2), Le(3650)] = Field(
+        default=90, description="Days after creation before objects expire (after the move)."
+    )
+
+
 class DataLake(_Section):
-    """Versioned data storage (issue 3)."""
+    """Versioned data storage: the buckets, the Glue catalog and the Athena workgroup."""
 
     enabled: bool = Field(default=False, description="Create the data-lake buckets.")
-    capture_expiration_days: Annotated[int, Ge(1), Le(3650)] = Field(
-        default=30, description="Days before inference-capture objects expire."
+    force_destroy: bool = Field(
+        default=False,
+        description="Let `pulumi destroy` empty and delete the buckets (dev tier only).",
     )
-    reports_expiration_days: Annotated[int, Ge(1), Le(3650)] = Field(
-        default=90, description="Days before drift and quality reports expire."
+    abort_incomplete_upload_days: Annotated[int, Ge(1), Le(30)] = Field(
+        default=7, description="Days before an unfinished multipart upload is aborted."
+    )
+    noncurrent_version_expiration_days: Annotated[int, Ge(1), Le(3650)] | None = Field(
+        default=None,
+        description="Days a replaced object version is kept; unset keeps every version.",
+    )
+    capture: StorageSchedule = Field(
+        default_factory=lambda: StorageSchedule(
+            transition_days=30, storage_class="STANDARD_IA", expiration_days=90
+        ),
+        description="Lifecycle of captured inference data.",
+    )
+    reports: StorageSchedule = Field(
+        default_factory=lambda: StorageSchedule(
+            transition_days=30, storage_class="GLACIER_IR", expiration_days=365
+        ),
+        description="Lifecycle of drift and quality reports and Athena results.",
+    )
+    access_logs_expiration_days: Annotated[int, Ge(1), Le(3650)] = Field(
+        default=365, description="Days S3 server access logs are kept."
     )
     object_lock: ObjectLock = Field(
         default_factory=ObjectLock, description="Object Lock on the model-artifact bucket."
     )
+    athena_bytes_scanned_cutoff_mb: Annotated[int, Ge(10), Le(10_000_000)] = Field(
+        default=10_240, description="Athena stops a query that would scan more than this."
+    )
+
+
+FeatureName = Annotated[str, Field(pattern=r"^[a-zA-Z0-9]([-_]*[a-zA-Z0-9]){0,63}$", max_length=64)]
+FeatureGroupName = Annotated[str, Field(pattern=r"^[a-z0-9](-*[a-z0-9])*$", max_length=63)]
+RESERVED_FEATURE_NAMES = ("is_deleted", "write_time", "api_invocation_time")
+"""Column names SageMaker adds to every offline-store table itself."""
+RECORD_IDENTIFIER_TYPES = ("String", "Integral")
+EVENT_TIME_TYPES = ("String", "Fractional")
+
+
+class Feature(_Section):
+    """One feature (column) of a feature group."""
+
+    name: FeatureName = Field(description="Feature name (letters, digits, `-`, `_`).")
+    type: Literal["Integral", "Fractional", "String"] = Field(description="SageMaker feature type.")
+
+
+class OnlineStore(_Section):
+    """The low-latency store of a feature group (latest record per identifier)."""
+
+    enabled: bool = Field(default=True, description="Create the online store.")
+    ttl_days: Annotated[int, Ge(1), Le(3650)] | None = Field(
+        default=None, description="Records expire this many days after their event time."
+    )
+
+
+class OfflineStore(_Section):
+    """The historical store of a feature group (Iceberg table in the feature bucket)."""
+
+    enabled: bool = Field(default=True, description="Create the offline store.")
+
+
+class FeatureGroupSpec(_Section):
+    """A feature group declared in stack config."""
+
+    name: FeatureGroupName = Field(description="Feature group name (lower case, digits, `-`).")
+    description: Annotated[str, MaxLen(128)] = Field(default="", description="Free text.")
+    record_identifier: FeatureName = Field(
+        description="The feature whose value identifies a record (String or Integral)."
+    )
+    event_time: FeatureName = Field(
+        description="The feature holding the event time (String ISO-8601 or Fractional epoch)."
+    )
+    features: Annotated[list[Feature], MinLen(2), MaxLen(2500)] = Field(
+        description="Every feature, including the record identifier and event time."
+    )
+    online_store: OnlineStore = Field(default_factory=OnlineStore, description="Online store.")
+    offline_store: OfflineStore = Field(default_factory=OfflineStore, description="Offline store.")
 
 
 class FeatureStore(_Section):
-    """SageMaker Feature Store (issue 3)."""
+    """SageMaker Feature Store: the feature groups of this stack."""
 
     enabled: bool = Field(default=False, description="Create the declared feature groups.")
+    feature_groups: Annotated[list[FeatureGroupSpec], MaxLen(100)] = Field(
+        default_factory=list, description="The feature groups."
+    )
+
+
+ModelName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$", max_length=40)]
+
+
+class ModelSpec(_Section):
+    """A model the registry tracks: one model package group and one ECR repository."""
+
+    name: ModelName = Field(description="Model name (lower case, digits, single `-`).")
+    description: Annotated[str, MaxLen(1024)] = Field(default="", description="Free text.")
 
 
 class ModelRegistry(_Section):
-    """Model registry and its approval gate (issue 3)."""
+    """Model registry, image repositories and the approval workflow."""
 
     enabled: bool = Field(default=False, description="Create the model package groups.")
     approval: Literal["manual", "auto"] = Field(
         default="manual",
         description="New model versions wait for a person (`manual`) or are approved (`auto`).",
+    )
+    models: Annotated[list[ModelSpec], MaxLen(50)] = Field(
+        default_factory=list, description="The models of this stack."
+    )
+    keep_images: Annotated[int, Ge(1), Le(1000)] = Field(
+        default=30, description="ECR keeps this many most recent images per model."
+    )
+    promotion_account_id: AccountId | None = Field(
+        default=None,
+        description="Account allowed to read the registry (cross-account promotion); none.",
     )
 
 
@@ -539,20 +652,25 @@ def _near(word: str, candidate: str) -> bool:
 # Rules that span more than one key
 
 
-def _cross_checks(cfg: PlatformConfig) -> list[ConfigProblem]:
+def _cross_checks(cfg: PlatformConfig, stack: str) -> list[ConfigProblem]:
     problems: list[ConfigProblem] = []
 
     def add(key: str, value: object, problem: str, accepted: str) -> None:
         problems.append(ConfigProblem(f"{PROJECT}:{key}", _show(value), problem, accepted))
 
     prod = cfg.tier == "prod"
-    if prod and not cfg.protection.protect_stateful:
-        add(
-            "protection.protectStateful",
-            False,
-            "stateful resources must be protected when tier is prod",
-            "true when tier is prod",
-        )
+    shared = cfg.tier != "dev"
+    for key, value in (
+        ("protectStateful", cfg.protection.protect_stateful),
+        ("retainOnDelete", cfg.protection.retain_on_delete),
+    ):
+        if shared and not value:
+            add(
+                f"protection.{key}",
+                False,
+                f"stateful resources must be kept safe when tier is {cfg.tier}",
+                "true when tier is staging or prod",
+            )
     if prod and not cfg.allowed_account_ids:
         add(
             "allowedAccountIds",
@@ -560,12 +678,12 @@ def _cross_checks(cfg: PlatformConfig) -> list[ConfigProblem]:
             "a prod stack must pin the AWS account it deploys to",
             "a list of 1 to 5 twelve-digit account ids when tier is prod",
         )
-    if prod and cfg.model_registry.approval == "auto":
+    if shared and cfg.model_registry.approval == "auto":
         add(
             "modelRegistry.approval",
             "auto",
-            "prod model versions must be approved by a person",
-            '"manual" when tier is prod',
+            f"{cfg.tier} model versions must be approved by a person",
+            '"manual" when tier is staging or prod',
         )
     if cfg.inference.min_instances > cfg.inference.max_instances:
         add(
@@ -602,6 +720,9 @@ def _cross_checks(cfg: PlatformConfig) -> list[ConfigProblem]:
             "retraining needs training.enabled and modelRegistry.enabled",
             "false, or training and modelRegistry enabled",
         )
+    problems.extend(_data_lake_checks(cfg))
+    problems.extend(_feature_store_checks(cfg, stack))
+    problems.extend(_model_registry_checks(cfg, stack))
     reserved = set(PLATFORM_TAG_KEYS) & set(cfg.tags.extra)
     if reserved:
         add(
@@ -612,6 +733,204 @@ def _cross_checks(cfg: PlatformConfig) -> list[ConfigProblem]:
         )
     return problems
 
+
+def _problem(key: str, value: object, problem: str, accepted: str) -> ConfigProblem:
+    return ConfigProblem(f"{PROJECT}:{key}", _show(value), problem, accepted)
+
+
+def _data_lake_checks(cfg: PlatformConfig) -> list[ConfigProblem]:
+    lake = cfg.data_lake
+    problems: list[ConfigProblem] = []
+    if lake.force_destroy and cfg.tier != "dev":
+        problems.append(
+            _problem(
+                "dataLake.forceDestroy",
+                True,
+                f"buckets holding {cfg.tier} data may not be emptied by a destroy",
+                "false when tier is staging or prod",
+            )
+        )
+    for key, schedule in (("capture", lake.capture), ("reports", lake.reports)):
+        if schedule.transition_days >= schedule.expiration_days:
+            problems.append(
+                _problem(
+                    f"dataLake.{key}.transitionDays",
+                    schedule.transition_days,
+                    f"not before dataLake.{key}.expirationDays ({schedule.expiration_days}), "
+                    "so objects would expire before they move",
+                    f"an integer < {schedule.expiration_days}",
+                )
+            )
+        if schedule.storage_class.endswith("_IA") and schedule.transition_days < IA_MINIMUM_DAYS:
+            problems.append(
+                _problem(
+                    f"dataLake.{key}.transitionDays",
+                    schedule.transition_days,
+                    f"S3 moves objects to {schedule.storage_class} only after "
+                    f"{IA_MINIMUM_DAYS} days",
+                    f"an integer >= {IA_MINIMUM_DAYS}, or storageClass GLACIER_IR, GLACIER or "
+                    "INTELLIGENT_TIERING",
+                )
+            )
+    return problems
+
+
+def _physical_length_problem(
+    key: str, name: str, stack: str, limit: int, what: str
+) -> ConfigProblem | None:
+    prefix = f"{PROJECT}-{stack}-"
+    if len(prefix) + len(name) <= limit:
+        return None
+    return _problem(
+        key,
+        name,
+        f"{what} {prefix}{name} would be {len(prefix) + len(name)} characters; "
+        f"SageMaker allows {limit}",
+        f"a name of at most {limit - len(prefix)} characters in stack {stack}",
+    )
+
+
+def _duplicates(names: list[str]) -> dict[int, int]:
+    """Index of each repeated name (compared case-insensitively) to its first index."""
+    seen: dict[str, int] = {}
+    repeats: dict[int, int] = {}
+    for index, name in enumerate(names):
+        first = seen.setdefault(name.lower(), index)
+        if first != index:
+            repeats[index] = first
+    return repeats
+
+
+def _feature_store_checks(cfg: PlatformConfig, stack: str) -> list[ConfigProblem]:
+    problems: list[ConfigProblem] = []
+    groups = cfg.feature_store.feature_groups
+    for index, first in _duplicates([g.name for g in groups]).items():
+        problems.append(
+            _problem(
+                f"featureStore.featureGroups[{index}].name",
+                groups[index].name,
+                f"feature group already declared at featureGroups[{first}]",
+                "a name used once per stack",
+            )
+        )
+    for index, group in enumerate(groups):
+        at = f"featureStore.featureGroups[{index}]"
+        length = _physical_length_problem(
+            f"{at}.name", group.name, stack, FEATURE_GROUP_NAME_LIMIT, "the feature group name"
+        )
+        if length is not None:
+            problems.append(length)
+        names = [f.name for f in group.features]
+        for position, first in _duplicates(names).items():
+            problems.append(
+                _problem(
+                    f"{at}.features[{position}].name",
+                    names[position],
+                    f"duplicate of features[{first}] ({names[first]!r}); the offline store's "
+                    "columns ignore case",
+                    "feature names unique regardless of case",
+                )
+            )
+        for position, name in enumerate(names):
+            if name.lower() in RESERVED_FEATURE_NAMES:
+                problems.append(
+                    _problem(
+                        f"{at}.features[{position}].name",
+                        name,
+                        "a column SageMaker adds to the offline store itself",
+                        "any name but " + ", ".join(RESERVED_FEATURE_NAMES),
+                    )
+                )
+        types = {f.name: f.type for f in group.features}
+        for key, feature, allowed, role in (
+            ("recordIdentifier", group.record_identifier, RECORD_IDENTIFIER_TYPES, "identifier"),
+            ("eventTime", group.event_time, EVENT_TIME_TYPES, "event time"),
+        ):
+            if feature not in types:
+                problems.append(
+                    _problem(
+                        f"{at}.{key}",
+                        feature,
+                        "not one of the group's declared features",
+                        "one of " + ", ".join(names),
+                    )
+                )
+            elif types[feature] not in allowed:
+                problems.append(
+                    _problem(
+                        f"{at}.{key}",
+                        feature,
+                        f"the {role} feature has type {types[feature]}",
+                        f"a feature of type {' or '.join(allowed)}",
+                    )
+                )
+        if not group.online_store.enabled and not group.offline_store.enabled:
+            problems.append(
+                _problem(
+                    f"{at}.offlineStore.enabled",
+                    False,
+                    "a feature group needs an online store, an offline store or both",
+                    "true, or onlineStore.enabled: true",
+                )
+            )
+        if group.online_store.ttl_days is not None and not group.online_store.enabled:
+            problems.append(
+                _problem(
+                    f"{at}.onlineStore.ttlDays",
+                    group.online_store.ttl_days,
+                    "a time to live applies to the online store, which is disabled",
+                    "unset, or onlineStore.enabled: true",
+                )
+            )
+    return problems
+
+
+def _model_registry_checks(cfg: PlatformConfig, stack: str) -> list[ConfigProblem]:
+    registry = cfg.model_registry
+    problems: list[ConfigProblem] = []
+    if registry.enabled and not cfg.data_lake.enabled:
+        problems.append(
+            _problem(
+                "modelRegistry.enabled",
+                True,
+                "model artifacts live in the data lake's model-artifact bucket, which is disabled",
+                "false, or dataLake.enabled: true",
+            )
+        )
+    models = registry.models
+    for index, first in _duplicates([m.name for m in models]).items():
+        problems.append(
+            _problem(
+                f"modelRegistry.models[{index}].name",
+                models[index].name,
+                f"model already declared at models[{first}]",
+                "a name used once per stack",
+            )
+        )
+    for index, model in enumerate(models):
+        length = _physical_length_problem(
+            f"modelRegistry.models[{index}].name",
+            model.name,
+            stack,
+            MODEL_PACKAGE_GROUP_NAME_LIMIT,
+            "the model package group name",
+        )
+        if length is not None:
+            problems.append(length)
+    if registry.promotion_account_id in cfg.allowed_account_ids:
+        problems.append(
+            _problem(
+                "modelRegistry.promotionAccountId",
+                registry.promotion_account_id,
+                "the stack's own account needs no cross-account grant",
+                "another account's twelve-digit id, or unset",
+            )
+        )
+    return problems
+
+
+FEATURE_GROUP_NAME_LIMIT = 64
+MODEL_PACKAGE_GROUP_NAME_LIMIT = 63
 
 PLATFORM_TAG_KEYS = ("Project", "Environment", "CostCenter", "Owner", "ManagedBy")
 """The default tags every AWS resource carries through the provider."""
@@ -693,7 +1012,7 @@ def load_platform_config(
     except ValidationError as exc:
         problems.extend(_problem_from_error(e) for e in exc.errors())
         raise ConfigError(stack_file, problems) from None
-    problems.extend(_cross_checks(cfg))
+    problems.extend(_cross_checks(cfg, stack))
     if problems:
         raise ConfigError(stack_file, problems)
     return cfg

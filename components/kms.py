@@ -1,8 +1,9 @@
 """The platform's customer-managed KMS key, used by every encrypted resource.
 
 Rotation is on, the key policy is explicit (no wildcard principal: the account root delegates to
-IAM, and CloudWatch Logs in this region and account may use the key for log groups), the deletion
-window comes from config and the key is protected and retained per stack.
+IAM, CloudWatch Logs in this region and account may use the key for log groups, and EventBridge
+may encrypt messages to the platform's topic and queues for this account), the deletion window
+comes from config and the key is protected and retained per stack.
 """
 
 from __future__ import annotations
@@ -63,6 +64,16 @@ def key_policy(account_id: str, region: str, partition: str) -> str:
                         }
                     },
                 },
+                {
+                    # EventBridge publishes to the encrypted platform topic and dead-letter
+                    # queues; it needs a data key, and only on this account's behalf.
+                    "Sid": "EventBridgeEncryptsPlatformMessages",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "events.amazonaws.com"},
+                    "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+                },
             ],
         },
         sort_keys=True,
@@ -85,9 +96,6 @@ class PlatformKey(pulumi.ComponentResource):
         super().__init__("mlops:security:PlatformKey", name, None, opts)
         ctx = args.context
         cfg = ctx.config
-        identity = aws.get_caller_identity_output(
-            opts=pulumi.InvokeOutputOptions(provider=ctx.provider, parent=self)
-        )
         self._key = aws.kms.Key(
             f"{name}-key",
             description=args.description,
@@ -97,7 +105,7 @@ class PlatformKey(pulumi.ComponentResource):
             key_usage="ENCRYPT_DECRYPT",
             customer_master_key_spec="SYMMETRIC_DEFAULT",
             bypass_policy_lockout_safety_check=False,
-            policy=identity.account_id.apply(
+            policy=ctx.account_id.apply(
                 lambda account: key_policy(account, cfg.region, ctx.partition)
             ),
             opts=ctx.stateful(ctx.child_opts(self)),

@@ -25,6 +25,8 @@ class NameKind(Enum):
 
     # label (keeps members distinct), max length, min length, extra characters, separator
     S3_BUCKET = ("s3-bucket", 63, 3, "", "-")
+    # `bucket_prefix`: the AWS provider appends 26 characters and a `-` goes before them.
+    S3_BUCKET_PREFIX = ("s3-bucket-prefix", 36, 1, "", "-")
     IAM_ROLE = ("iam-role", 64, 1, "", "-")
     IAM_POLICY = ("iam-policy", 128, 1, "", "-")
     LAMBDA_FUNCTION = ("lambda-function", 64, 1, "", "-")
@@ -106,6 +108,6 @@ def physical_name(kind: NameKind, *parts: str) -> str:
         keep = kind.max_length - HASH_LENGTH - 1
         head = full[:keep].rstrip(kind.separator + kind.extra_chars)
         full = f"{head}{kind.separator}{digest}"
-    if kind is NameKind.S3_BUCKET:
+    if kind in (NameKind.S3_BUCKET, NameKind.S3_BUCKET_PREFIX):
         _check_s3(full)
     return full

@@ -58,6 +58,8 @@ class PlatformContext:
     naming: Naming
     provider: aws.Provider
     partition: str
+    account_id: pulumi.Output[str]
+    """The account the provider deploys to (one caller-identity lookup for the stack)."""
 
     def stateful(self, opts: pulumi.ResourceOptions | None = None) -> pulumi.ResourceOptions:
         """Options for a resource holding data or keys: protected and retained per config."""

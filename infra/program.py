@@ -9,11 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 from pulumi.runtime import config as runtime_config
 
 from components.config import PlatformConfig, load_platform_config
+from components.data_lake import DataLake, DataLakeArgs
+from components.feature_store import FeatureStore, FeatureStoreArgs
 from components.kms import PlatformKey, PlatformKeyArgs
+from components.model_registry import ModelRegistry, ModelRegistryArgs
 from components.naming import Naming
+from components.notifications import PlatformTopic, PlatformTopicArgs
 from components.platform import PlatformContext, aws_provider, partition_for
 
 STACK_CONFIG_DIR = "stacks"
@@ -35,8 +40,13 @@ def main() -> None:
     cfg = read_config()
     naming = Naming(pulumi.get_project(), pulumi.get_stack())
     provider = aws_provider("aws", cfg)
+    identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider))
     ctx = PlatformContext(
-        config=cfg, naming=naming, provider=provider, partition=partition_for(cfg.region)
+        config=cfg,
+        naming=naming,
+        provider=provider,
+        partition=partition_for(cfg.region),
+        account_id=identity.account_id,
     )
     key = PlatformKey("platform", PlatformKeyArgs(context=ctx))
 
@@ -44,3 +54,46 @@ def main() -> None:
     pulumi.export("region", cfg.region)
     pulumi.export("kmsKeyArn", key.key_arn)
     pulumi.export("kmsKeyAlias", key.alias_name)
+
+    lake: DataLake | None = None
+    if cfg.data_lake.enabled:
+        lake = DataLake(
+            "lake", DataLakeArgs(context=ctx, kms_key_arn=key.key_arn, account_id=ctx.account_id)
+        )
+        pulumi.export("buckets", {role: b.bucket_name for role, b in lake.buckets.items()})
+        pulumi.export("glueDatabase", lake.glue_database_name)
+        pulumi.export("athenaWorkgroup", lake.athena_workgroup_name)
+        pulumi.export("dvcRemote", lake.dvc_remote)
+
+    if cfg.feature_store.enabled and lake is not None:
+        features = FeatureStore(
+            "features",
+            FeatureStoreArgs(
+                context=ctx,
+                kms_key_arn=key.key_arn,
+                bucket_name=lake.buckets["features"].bucket_name,
+                glue_database_name=lake.glue_database_name,
+                account_id=ctx.account_id,
+            ),
+        )
+        pulumi.export("featureGroups", features.feature_group_names)
+
+    if cfg.model_registry.enabled and lake is not None:
+        topic = PlatformTopic(
+            "platform-events",
+            PlatformTopicArgs(context=ctx, kms_key_arn=key.key_arn, account_id=ctx.account_id),
+        )
+        registry = ModelRegistry(
+            "registry",
+            ModelRegistryArgs(
+                context=ctx,
+                kms_key_arn=key.key_arn,
+                topic_arn=topic.topic_arn,
+                account_id=ctx.account_id,
+            ),
+        )
+        pulumi.export("platformTopicArn", topic.topic_arn)
+        pulumi.export("modelPackageGroups", registry.group_names)
+        pulumi.export("imageRepositories", registry.repository_urls)
+        pulumi.export("modelApprovalRule", registry.approval_rule_name)
+        pulumi.export("initialModelApprovalStatus", registry.initial_approval_status)

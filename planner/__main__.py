@@ -20,7 +20,13 @@ from pathlib import Path
 from components.config import ConfigError
 from planner.mocks import Registration
 from planner.policies import evaluate
-from planner.report import render_policy, render_totals, render_tree, write_plan
+from planner.report import (
+    render_outputs,
+    render_policy,
+    render_totals,
+    render_tree,
+    write_plan,
+)
 from planner.run import PROJECT_DIR, run_program
 
 EXIT_CONFIG = 2
@@ -65,7 +71,15 @@ def plan_stack(stack: str, out_root: Path) -> int:
     )
     report = evaluate(plan.registrations)
     path = write_plan(plan, report, out_root / stack)
-    lines = [*render_tree(plan), "", *render_totals(plan), "", *render_policy(report)]
+    lines = [
+        *render_tree(plan),
+        "",
+        *render_totals(plan),
+        "",
+        *render_outputs(plan),
+        "",
+        *render_policy(report),
+    ]
     print("\n".join(lines))
     elapsed = time.perf_counter() - started
     print(f"wrote {path.relative_to(PROJECT_DIR) if path.is_relative_to(PROJECT_DIR) else path}")

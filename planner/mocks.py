@@ -9,6 +9,7 @@ retain-on-delete, aliases and dependencies.
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from collections.abc import Callable
@@ -25,6 +26,12 @@ ASSET_SIG = "c44067f5952c0a294b673a41bacd8c17"
 ARCHIVE_SIG = "0def7320c3a5731c473e5ecbe6d01bc7"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 SECRET_TEXT = "[secret]"
+
+
+_FLAT_ARNS = {"aws:sns/topic:Topic": "sns", "aws:sqs/queue:Queue": "sqs"}
+"""Resources whose ARN ends in their name without a resource-type segment."""
+_SERVICES = {"cloudwatch": "events"}
+"""Pulumi modules whose ARNs name another service (EventBridge rules live in `cloudwatch`)."""
 
 
 def plain(value: Any) -> Any:
@@ -156,6 +163,7 @@ class PlatformMocks(Mocks):
         )
         resource_id = str(physical)
         arn_base = f"arn:{self.partition}:{module}:{self.region}:{self.account_id}"
+        dns = "amazonaws.com.cn" if self.partition == "aws-cn" else "amazonaws.com"
         extra: dict[str, Any] = {}
         if args.typ == "aws:kms/key:Key":
             resource_id = str(uuid.uuid5(uuid.NAMESPACE_URL, seed))
@@ -166,15 +174,36 @@ class PlatformMocks(Mocks):
                 "targetKeyArn": f"{arn_base}:key/{inputs.get('targetKeyId', '')}",
             }
         elif module == "s3":
-            bucket = inputs.get("bucket") or physical
+            bucket = inputs.get("bucket") or (
+                # The provider appends a 26-character unique id to a bucket prefix.
+                f"{inputs['bucketPrefix']}{uuid.uuid5(uuid.NAMESPACE_URL, seed).hex[:26]}"
+                if inputs.get("bucketPrefix")
+                else physical
+            )
             resource_id = str(bucket)
             extra = {"arn": f"arn:{self.partition}:s3:::{bucket}", "bucket": bucket}
         elif module == "iam":
             extra = {
                 "arn": f"arn:{self.partition}:iam::{self.account_id}:{kind.lower()}/{physical}"
             }
+        elif args.typ in _FLAT_ARNS:
+            service = _FLAT_ARNS[args.typ]
+            extra = {
+                "arn": f"arn:{self.partition}:{service}:{self.region}:{self.account_id}:{physical}"
+            }
+            if service == "sqs":
+                resource_id = f"https://sqs.{self.region}.{dns}/{self.account_id}/{physical}"
+                extra["url"] = resource_id
         elif token[0] == "aws":
-            extra = {"arn": f"{arn_base}:{kind.lower()}/{physical}"}
+            service = _SERVICES.get(module, module)
+            resource = re.sub(r"(?<!^)([A-Z])", r"-\1", kind).lower()
+            extra = {
+                "arn": f"arn:{self.partition}:{service}:{self.region}:{self.account_id}:"
+                f"{resource}/{physical}"
+            }
+            if module == "ecr" and kind == "repository":
+                extra["repositoryUrl"] = f"{self.account_id}.dkr.ecr.{self.region}.{dns}/{physical}"
+                extra["registryId"] = self.account_id
         return resource_id, {**inputs, **extra}
 
 

@@ -95,3 +95,21 @@ def render_policy(report: PolicyReport) -> list[str]:
     for v in report.violations:
         lines.append(f"  [{v.enforcement}] {v.policy}: {v.urn}\n      {v.message}")
     return lines
+
+
+def render_outputs(plan: Plan) -> list[str]:
+    """The stack's outputs: what it provides (buckets, feature groups, registry, …)."""
+    lines = ["stack outputs:"]
+    width = max((len(k) for k in plan.outputs), default=10)
+    for key, value in plan.outputs.items():
+        if isinstance(value, dict) and value:
+            lines.append(f"  {key}:")
+            inner = max(len(str(k)) for k in value)
+            lines += [f"    {str(k):<{inner}}  {_scalar(v)}" for k, v in value.items()]
+        else:
+            lines.append(f"  {key:<{width}}  {_scalar(value)}")
+    return lines
+
+
+def _scalar(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)

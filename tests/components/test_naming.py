@@ -70,6 +70,8 @@ def _budget(name: str) -> bool:
 
 AWS_RULES: dict[str, Callable[[str], bool]] = {
     "S3_BUCKET": _s3_bucket,
+    # The provider's bucket_prefix (at most 37 characters with our `-`) gets 26 more.
+    "S3_BUCKET_PREFIX": lambda name: len(name) <= 36 and _s3_bucket(f"{name}-{'0' * 26}"),
     "IAM_ROLE": _matches(r"[\w+=,.@-]+", 1, 64),
     "IAM_POLICY": _matches(r"[\w+=,.@-]+", 1, 128),
     "LAMBDA_FUNCTION": _matches(r"[a-zA-Z0-9_-]+", 1, 64),
@@ -90,6 +92,7 @@ AWS_RULES: dict[str, Callable[[str], bool]] = {
 # The longest name AWS takes for each kind (KMS: 256 minus `alias/`).
 AWS_MAX_LENGTH = {
     "S3_BUCKET": 63,
+    "S3_BUCKET_PREFIX": 36,
     "IAM_ROLE": 64,
     "IAM_POLICY": 128,
     "LAMBDA_FUNCTION": 64,
@@ -127,7 +130,7 @@ def make(kind: str, *parts: str) -> str:
 
 
 def test_every_kind_has_an_independent_rule() -> None:
-    assert len(KINDS) == 15
+    assert len(KINDS) == 16
     assert set(AWS_RULES) == set(KINDS) == set(AWS_MAX_LENGTH)
 
 

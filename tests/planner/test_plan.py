@@ -3,6 +3,9 @@ and the `make plan` command's files, output and exit codes."""
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+
 import json
 import shutil
 import subprocess
@@ -68,7 +71,7 @@ def test_provider_region_account_guard_and_default_tags(
     ("stack", "window", "protect", "retain", "account"),
     [
         ("dev", 7, False, False, "123456789012"),
-        ("staging", 14, True, False, "123456789012"),
+        ("staging", 14, True, True, "123456789012"),
         ("prod", 30, True, True, "111111111111"),
     ],
 )
@@ -97,6 +100,15 @@ def test_platform_key(
         f"arn:aws:logs:eu-west-1:{account}:log-group:*"
     )
     assert "kms:*" not in logs["Action"]
+    events = statements["EventBridgeEncryptsPlatformMessages"]
+    assert events["Principal"] == {"Service": "events.amazonaws.com"}
+    assert events["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert events["Condition"] == {"StringEquals": {"aws:SourceAccount": account}}
+    assert set(statements) == {
+        "AccountRootDelegatesToIam",
+        "CloudWatchLogsEncryptsPlatformLogGroups",
+        "EventBridgeEncryptsPlatformMessages",
+    }
 
     alias = plan.one(ALIAS)
     assert alias.inputs["name"] == f"alias/mlops-platform-{stack}-platform"
@@ -106,10 +118,36 @@ def test_platform_key(
     assert (alias.protect, alias.retain_on_delete) == (False, False)
 
 
-def test_disabled_capabilities_register_nothing(plans: dict[str, Plan]) -> None:
-    for stack, plan in plans.items():
-        types = {r.type for r in plan.registrations}
-        assert types == {PROVIDER, KEY, ALIAS, "mlops:security:PlatformKey"}, stack
+DISABLED = {
+    f"mlops-platform:{section}": {"enabled": False}
+    for section in ("dataLake", "featureStore", "modelRegistry")
+}
+
+
+def test_disabled_capabilities_register_nothing(plan_stack: Callable[..., Plan]) -> None:
+    plan = plan_stack("dev", DISABLED)
+    types = {r.type for r in plan.registrations}
+    assert types == {PROVIDER, KEY, ALIAS, "mlops:security:PlatformKey"}
+    assert set(plan.outputs) == {"environment", "region", "kmsKeyArn", "kmsKeyAlias"}
+
+
+COMPONENTS = {
+    "mlops:security:PlatformKey": 1,
+    "mlops:storage:DataLake": 1,
+    "mlops:storage:SecureBucket": 7,
+    "mlops:features:FeatureStore": 1,
+    "mlops:notifications:PlatformTopic": 1,
+    "mlops:registry:ModelRegistry": 1,
+    "mlops:notifications:EventRoute": 1,
+}
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_shipped_stacks_build_storage_features_and_registry(
+    plans: dict[str, Plan], stack: str
+) -> None:
+    components = Counter(r.type for r in plans[stack].registrations if not r.custom)
+    assert components == COMPONENTS
 
 
 def test_outputs(plans: dict[str, Plan]) -> None:
@@ -144,7 +182,7 @@ def test_cli_writes_resources_json_and_prints_the_summary(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stderr
     document = json.loads((tmp_path / "dev" / "resources.json").read_text())
     assert document["stack"] == "dev"
-    assert document["resourceCount"] == len(document["resources"]) == 4
+    assert document["resourceCount"] == len(document["resources"]) == 85
     fields = {
         "urn", "type", "name", "parent", "inputs", "protect", "retainOnDelete", "aliases",
         "dependencies", "provider",
@@ -153,8 +191,15 @@ def test_cli_writes_resources_json_and_prints_the_summary(tmp_path: Path) -> Non
         assert fields <= set(resource), resource["urn"]
     out = result.stdout
     assert "mlops:security:PlatformKey platform  [2 direct, 2 total]" in out
-    assert "aws:kms/key:Key          1" in out
-    assert "total                    3" in out
+    assert re.search(r"^  aws:kms/key:Key +1$", out, re.MULTILINE)
+    assert re.search(r"^  aws:s3/bucket:Bucket +7$", out, re.MULTILINE)
+    assert re.search(r"^  total +72$", out, re.MULTILINE)
+    assert "mlops:storage:DataLake lake  [2 direct, 57 total]" in out
+    assert "mlops:features:FeatureStore features  [3 direct, 3 total]" in out
+    assert "mlops:registry:ModelRegistry registry  [3 direct, 7 total]" in out
+    assert re.search(r"^    customer-features +mlops-platform-dev-customer-features$", out, re.M)
+    assert re.search(r"^    churn +mlops-platform-dev-churn$", out, re.MULTILINE)
+    assert re.search(r"^  initialModelApprovalStatus +Approved$", out, re.MULTILINE)
     assert "0 violations (0 mandatory)" in out
     assert "wall time:" in out
     assert "registrations" in result.stderr  # progress

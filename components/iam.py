@@ -1,0 +1,66 @@
+"""IAM policy documents as plain data: one place that spells statements and trust policies.
+
+Documents are built from plain values (or resolved outputs inside an `apply`) and rendered as
+sorted JSON, so the plan records exactly what AWS would receive.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+Statement = dict[str, Any]
+
+
+def document(*statements: Statement) -> str:
+    """A policy document (version 2012-10-17) as JSON text."""
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)}, sort_keys=True)
+
+
+def allow(sid: str, actions: list[str], resources: list[str], **extra: Any) -> Statement:
+    """An Allow statement for an identity policy (no principal)."""
+    return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources, **extra}
+
+
+def service_trust(service: str, account_id: str, source_arn: str | None = None) -> str:
+    """A trust policy letting one AWS service assume the role, only on this account's behalf.
+
+    The `aws:SourceAccount` (and, when known, `aws:SourceArn`) conditions stop the confused
+    deputy: another account's resource cannot make the service assume this role.
+    """
+    condition: dict[str, Any] = {"StringEquals": {"aws:SourceAccount": account_id}}
+    if source_arn is not None:
+        condition["ArnLike"] = {"aws:SourceArn": source_arn}
+    return document(
+        {
+            "Sid": "ServiceAssumesRole",
+            "Effect": "Allow",
+            "Principal": {"Service": service},
+            "Action": "sts:AssumeRole",
+            "Condition": condition,
+        }
+    )
+
+
+def deny_insecure_transport(resources: list[str]) -> Statement:
+    """Deny every request over plain HTTP or TLS older than 1.2 (SH S3.5)."""
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": resources,
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
+def deny_old_tls(resources: list[str]) -> Statement:
+    """Deny requests made with a TLS version below 1.2."""
+    return {
+        "Sid": "DenyTlsBelow12",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": resources,
+        "Condition": {"NumericLessThan": {"s3:TlsVersion": "1.2"}},
+    }

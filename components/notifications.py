@@ -1,0 +1,177 @@
+"""The platform's SNS topic and the EventBridge plumbing that publishes to it.
+
+`PlatformTopic` (`mlops:notifications:PlatformTopic`) is a KMS-encrypted topic whose policy lets
+AWS services publish only on behalf of this account (no public or cross-account statement);
+same-account principals publish through their own IAM policies. `EventRoute`
+(`mlops:notifications:EventRoute`) is an EventBridge rule with one target, an explicit retry
+policy and a KMS-encrypted dead-letter queue, because EventBridge otherwise retries for 24 hours
+and then drops the event silently.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components import iam
+from components.naming import NameKind
+from components.platform import PlatformContext
+
+EVENTS_SERVICE = "events.amazonaws.com"
+DLQ_RETENTION_SECONDS = 14 * 24 * 3600
+"""The longest SQS keeps a message: two weeks to notice and replay a failed delivery."""
+RETRY_ATTEMPTS = 20
+"""EventBridge retries a failed delivery this many times (its default is 185)."""
+RETRY_MAX_AGE_SECONDS = 6 * 3600
+"""…within this long (default 24 h), then the event goes to the dead-letter queue."""
+
+
+@dataclass(frozen=True)
+class PlatformTopicArgs:
+    """Inputs of `PlatformTopic`."""
+
+    context: PlatformContext
+    """The platform context (config, naming, provider)."""
+    kms_key_arn: pulumi.Input[str]
+    """The platform key encrypting messages at rest."""
+    account_id: pulumi.Input[str]
+    """This account: publishing services act only on its behalf."""
+    publishers: tuple[str, ...] = (EVENTS_SERVICE,)
+    """AWS service principals allowed to publish (EventBridge by default)."""
+
+
+class PlatformTopic(pulumi.ComponentResource):
+    """A KMS-encrypted SNS topic for platform events (approvals, alarms, drift)."""
+
+    topic_arn: pulumi.Output[str]
+    """ARN of the topic."""
+
+    def __init__(
+        self, name: str, args: PlatformTopicArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mlops:notifications:PlatformTopic", name, None, opts)
+        ctx = args.context
+        self._topic = aws.sns.Topic(
+            f"{name}-topic",
+            name=ctx.naming.physical(name, NameKind.SNS_TOPIC),
+            kms_master_key_id=args.kms_key_arn,
+            opts=ctx.child_opts(self),
+        )
+        policy = pulumi.Output.all(self._topic.arn, args.account_id).apply(
+            lambda values: topic_policy(values[0], values[1], args.publishers)
+        )
+        aws.sns.TopicPolicy(
+            f"{name}-policy", arn=self._topic.arn, policy=policy, opts=ctx.child_opts(self)
+        )
+        self.topic_arn = self._topic.arn
+        self.register_outputs({"topic_arn": self.topic_arn})
+
+
+def topic_policy(topic_arn: str, account_id: str, publishers: tuple[str, ...]) -> str:
+    """Services may publish for this account only (SNS.4: nothing public, no other account)."""
+    return iam.document(
+        {
+            "Sid": "ServicesPublishForThisAccount",
+            "Effect": "Allow",
+            "Principal": {"Service": sorted(publishers)},
+            "Action": "sns:Publish",
+            "Resource": topic_arn,
+            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+        }
+    )
+
+
+@dataclass(frozen=True)
+class EventRouteArgs:
+    """Inputs of `EventRoute`."""
+
+    context: PlatformContext
+    """The platform context (config, naming, provider)."""
+    description: str
+    """What the rule matches, shown in the console."""
+    event_pattern: dict[str, Any]
+    """The EventBridge event pattern."""
+    target_arn: pulumi.Input[str]
+    """Where matching events go (an SNS topic, a Lambda function, …)."""
+    kms_key_arn: pulumi.Input[str]
+    """The platform key encrypting the dead-letter queue."""
+
+
+class EventRoute(pulumi.ComponentResource):
+    """An EventBridge rule, its target with retries, and a dead-letter queue."""
+
+    rule_arn: pulumi.Output[str]
+    """ARN of the rule."""
+    rule_name: pulumi.Output[str]
+    """Name of the rule (later capabilities attach more targets to it)."""
+    dead_letter_queue_arn: pulumi.Output[str]
+    """ARN of the dead-letter queue receiving events that could not be delivered."""
+
+    def __init__(
+        self, name: str, args: EventRouteArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mlops:notifications:EventRoute", name, None, opts)
+        ctx = args.context
+        self._rule = aws.cloudwatch.EventRule(
+            f"{name}-rule",
+            name=ctx.naming.physical(name, NameKind.EVENTBRIDGE_RULE),
+            description=args.description,
+            event_pattern=json.dumps(args.event_pattern, sort_keys=True),
+            state="ENABLED",
+            opts=ctx.child_opts(self),
+        )
+        self._queue = aws.sqs.Queue(
+            f"{name}-dlq",
+            name=ctx.naming.physical(f"{name}-dlq", NameKind.SQS_QUEUE),
+            kms_master_key_id=args.kms_key_arn,
+            kms_data_key_reuse_period_seconds=300,
+            message_retention_seconds=DLQ_RETENTION_SECONDS,
+            opts=ctx.child_opts(self),
+        )
+        queue_policy = aws.sqs.QueuePolicy(
+            f"{name}-dlq-policy",
+            queue_url=self._queue.url,
+            policy=pulumi.Output.all(self._queue.arn, self._rule.arn).apply(
+                lambda values: dead_letter_policy(values[0], values[1])
+            ),
+            opts=ctx.child_opts(self),
+        )
+        aws.cloudwatch.EventTarget(
+            f"{name}-target",
+            rule=self._rule.name,
+            arn=args.target_arn,
+            retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
+                maximum_retry_attempts=RETRY_ATTEMPTS,
+                maximum_event_age_in_seconds=RETRY_MAX_AGE_SECONDS,
+            ),
+            dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(arn=self._queue.arn),
+            opts=ctx.child_opts(self, pulumi.ResourceOptions(depends_on=[queue_policy])),
+        )
+        self.rule_arn = self._rule.arn
+        self.rule_name = self._rule.name
+        self.dead_letter_queue_arn = self._queue.arn
+        self.register_outputs(
+            {
+                "rule_arn": self.rule_arn,
+                "rule_name": self.rule_name,
+                "dead_letter_queue_arn": self.dead_letter_queue_arn,
+            }
+        )
+
+
+def dead_letter_policy(queue_arn: str, rule_arn: str) -> str:
+    """Only this rule's undeliverable events may be sent to the queue."""
+    return iam.document(
+        {
+            "Sid": "RuleSendsUndeliverableEvents",
+            "Effect": "Allow",
+            "Principal": {"Service": EVENTS_SERVICE},
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+        }
+    )
