@@ -556,7 +556,8 @@ def _problem_from_error(error: Mapping[str, Any]) -> ConfigProblem:
     return ConfigProblem(
         key=path,
         value=_show(value),
-        problem=error["msg"].rstrip(".").lower(),
+        # Only the first letter: the values and patterns the message quotes keep their case.
+        problem=error["msg"][:1].lower() + error["msg"][1:].rstrip("."),
         accepted=accepted or error["msg"],
     )
 

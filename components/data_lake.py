@@ -34,6 +34,8 @@ from components.storage import Expiry, SecureBucket, SecureBucketArgs
 DATA_ROLES = ("raw", "curated", "features", "model-artifacts", "capture", "reports")
 """The buckets holding data, in creation order."""
 LOG_ROLE = "access-logs"
+NAME_PARTS = {"model-artifacts": "models", LOG_ROLE: "logs"}
+"""Shorter words in bucket names: a bucket prefix has 36 characters for project, stack and role."""
 LOG_NONCURRENT_DAYS = 7
 """Expired logs and reports linger this long as noncurrent versions before they are gone."""
 ATHENA_ENGINE = "Athena engine version 3"
@@ -144,6 +146,7 @@ class DataLake(pulumi.ComponentResource):
             SecureBucketArgs(
                 context=self._ctx,
                 role=role,
+                name_part=NAME_PARTS.get(role, role),
                 kms_key_arn=kms_key_arn,
                 log_bucket=log_bucket,
                 abort_incomplete_upload_days=lake.abort_incomplete_upload_days,

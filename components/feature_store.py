@@ -44,7 +44,7 @@ class FeatureStoreArgs:
 
 def feature_group_name(ctx: PlatformContext, group: str) -> str:
     """The physical feature group name (project, stack, group)."""
-    return ctx.naming.physical(group, NameKind.SAGEMAKER)
+    return ctx.naming.physical(group, NameKind.SAGEMAKER_FEATURE_GROUP)
 
 
 def glue_table_name(physical_name: str) -> str:

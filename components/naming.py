@@ -31,6 +31,7 @@ class NameKind(Enum):
     IAM_POLICY = ("iam-policy", 128, 1, "", "-")
     LAMBDA_FUNCTION = ("lambda-function", 64, 1, "", "-")
     SAGEMAKER = ("sagemaker", 63, 1, "", "-")
+    SAGEMAKER_FEATURE_GROUP = ("sagemaker-feature-group", 64, 1, "", "-")
     KMS_ALIAS = ("kms-alias", 250, 1, "", "-")  # 256 including the `alias/` prefix
     SQS_QUEUE = ("sqs-queue", 80, 1, "", "-")
     SNS_TOPIC = ("sns-topic", 256, 1, "", "-")

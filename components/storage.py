@@ -47,7 +47,9 @@ class SecureBucketArgs:
     context: PlatformContext
     """The platform context (config, naming, provider)."""
     role: str
-    """What the bucket holds (raw, curated, …); in its name and its `mlops:bucket-role` tag."""
+    """What the bucket holds (raw, curated, …): its `mlops:bucket-role` tag."""
+    name_part: str
+    """The bucket name's part after project and stack (the role, or a shorter word for it)."""
     kms_key_arn: pulumi.Input[str] | None
     """Key for default encryption; None only for the access-log bucket (SSE-S3, see above)."""
     log_bucket: pulumi.Input[str] | None
@@ -95,7 +97,7 @@ class SecureBucket(pulumi.ComponentResource):
 
     def _bucket(self, name: str) -> aws.s3.Bucket:
         args = self._args
-        prefix = self._ctx.naming.physical(args.role, NameKind.S3_BUCKET_PREFIX)
+        prefix = self._ctx.naming.physical(args.name_part, NameKind.S3_BUCKET_PREFIX)
         return aws.s3.Bucket(
             f"{name}-bucket",
             bucket_prefix=f"{prefix}-",

@@ -105,7 +105,7 @@ def render_outputs(plan: Plan) -> list[str]:
         if isinstance(value, dict) and value:
             lines.append(f"  {key}:")
             inner = max(len(str(k)) for k in value)
-            lines += [f"    {str(k):<{inner}}  {_scalar(v)}" for k, v in value.items()]
+            lines += [f"    {k!s:<{inner}}  {_scalar(v)}" for k, v in value.items()]
         else:
             lines.append(f"  {key:<{width}}  {_scalar(value)}")
     return lines

@@ -76,6 +76,7 @@ AWS_RULES: dict[str, Callable[[str], bool]] = {
     "IAM_POLICY": _matches(r"[\w+=,.@-]+", 1, 128),
     "LAMBDA_FUNCTION": _matches(r"[a-zA-Z0-9_-]+", 1, 64),
     "SAGEMAKER": _matches(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", 1, 63),
+    "SAGEMAKER_FEATURE_GROUP": _matches(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,63}", 1, 64),
     "KMS_ALIAS": _kms_alias,
     "SQS_QUEUE": _matches(r"[a-zA-Z0-9_-]+", 1, 80),
     "SNS_TOPIC": _matches(r"[a-zA-Z0-9_-]+", 1, 256),
@@ -97,6 +98,7 @@ AWS_MAX_LENGTH = {
     "IAM_POLICY": 128,
     "LAMBDA_FUNCTION": 64,
     "SAGEMAKER": 63,
+    "SAGEMAKER_FEATURE_GROUP": 64,
     "KMS_ALIAS": 250,
     "SQS_QUEUE": 80,
     "SNS_TOPIC": 256,
@@ -130,7 +132,7 @@ def make(kind: str, *parts: str) -> str:
 
 
 def test_every_kind_has_an_independent_rule() -> None:
-    assert len(KINDS) == 16
+    assert len(KINDS) == 17
     assert set(AWS_RULES) == set(KINDS) == set(AWS_MAX_LENGTH)
 
 

@@ -3,14 +3,13 @@ and the `make plan` command's files, output and exit codes."""
 
 from __future__ import annotations
 
-import re
-from collections import Counter
-
 import json
+import re
 import shutil
 import subprocess
 import sys
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
