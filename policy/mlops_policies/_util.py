@@ -1,15 +1,33 @@
-"""Small helpers shared by the policies."""
+"""Small helpers shared by the policies.
+
+Props reach a policy in two shapes: plain dicts and lists (the offline plan), or CrossGuard's
+read-only proxies (the CLI's analyzer), which are `Mapping`/`Sequence` but not `dict`/`list` and
+raise `UnknownValueError` when a value is not known during a preview. The helpers here test for
+the abstract types and say explicitly where an unknown value is tolerated.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
+import re
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, Protocol
 
-from pulumi_policy import ResourceValidationArgs
+from pulumi_policy import PolicyProviderResource, PolicyResource, ResourceValidationArgs
+from pulumi_policy.proxy import UnknownValueError
 
 PRODUCTION_ENVIRONMENTS = ("prod",)
 """Environment tag values treated as production (policy config `productionEnvironments`)."""
+
+
+class _Tagged(Protocol):
+    """A resource as a policy sees it: `ResourceValidationArgs` or a stack's `PolicyResource`."""
+
+    @property
+    def props(self) -> Mapping[str, Any]: ...
+
+    @property
+    def provider(self) -> PolicyProviderResource | None: ...
 
 
 def json_value(value: Any) -> Any:
@@ -22,7 +40,47 @@ def json_value(value: Any) -> Any:
     return value
 
 
-def provider_default_tags(args: ResourceValidationArgs) -> dict[str, str]:
+def as_list(value: Any) -> list[Any]:
+    """A JSON-ish value as a list: None is empty, a scalar (or a string) is one item."""
+    if value is None:
+        return []
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return list(value)
+    return [value]
+
+
+def mapping(value: Any) -> Mapping[str, Any]:
+    """`value` when it is an object (also given as JSON text), else an empty mapping."""
+    value = json_value(value)
+    return value if isinstance(value, Mapping) else {}
+
+
+def known(props: Mapping[str, Any], key: str) -> Any:
+    """`props[key]`, or None when it is absent or not known yet (during a preview).
+
+    Only for values a policy uses to *find* things (names that link resources); a value that is
+    checked against a control is read normally, so an unknown one stops the policy and the CLI
+    reports that it could not run during the preview instead of passing silently.
+    """
+    try:
+        return props.get(key)
+    except UnknownValueError:
+        return None
+
+
+def is_set(props: Mapping[str, Any], key: str) -> bool:
+    """Whether `props[key]` is given and not empty. A value computed from another resource's
+    output (unknown during a preview) counts as given: it is wired to something."""
+    try:
+        value = props.get(key)
+    except UnknownValueError:
+        return True
+    if isinstance(value, str | Mapping | Sequence):
+        return len(value) > 0
+    return value is not None
+
+
+def provider_default_tags(args: _Tagged) -> dict[str, str]:
     """The default tags of the resource's provider (empty when none)."""
     if args.provider is None:
         return {}
@@ -34,15 +92,191 @@ def provider_default_tags(args: ResourceValidationArgs) -> dict[str, str]:
     return {}
 
 
-def effective_tags(args: ResourceValidationArgs) -> dict[str, str]:
-    """Provider default tags overlaid with the resource's own tags, as AWS would apply them."""
-    tags = provider_default_tags(args)
+def own_tags(args: _Tagged) -> dict[str, str]:
+    """The resource's own `tags` input."""
     own = args.props.get("tags")
     if isinstance(own, Mapping):
-        tags.update({str(k): str(v) for k, v in own.items()})
-    return tags
+        return {str(k): str(v) for k, v in own.items()}
+    return {}
+
+
+def effective_tags(args: _Tagged) -> dict[str, str]:
+    """Provider default tags overlaid with the resource's own tags, as AWS would apply them."""
+    return {**provider_default_tags(args), **own_tags(args)}
+
+
+def _production(tags: Mapping[str, str], config: Mapping[str, Any]) -> bool:
+    configured = config.get("productionEnvironments", PRODUCTION_ENVIRONMENTS)
+    return tags.get("Environment") in tuple(configured)
 
 
 def is_production(args: ResourceValidationArgs) -> bool:
-    configured = args.get_config().get("productionEnvironments", PRODUCTION_ENVIRONMENTS)
-    return effective_tags(args).get("Environment") in tuple(configured)
+    return _production(effective_tags(args), args.get_config())
+
+
+def resource_is_production(resource: PolicyResource, config: Mapping[str, Any]) -> bool:
+    """`is_production` for a resource of a stack policy (`config` is the policy's config)."""
+    return _production(effective_tags(resource), config)
+
+
+def allowed_account_ids(provider: PolicyProviderResource | None) -> list[str]:
+    """The accounts the resource's AWS provider is pinned to (`allowedAccountIds`)."""
+    if provider is None:
+        return []
+    return [str(a) for a in as_list(json_value(provider.props.get("allowedAccountIds")))]
+
+
+# ---- resource policies (bucket, topic, queue policies) ----------------------------------------
+
+
+def policy_statements(document: Any) -> list[Mapping[str, Any]] | None:
+    """The statements of an IAM policy document given as JSON text or an object; None when
+    `document` is not a policy document with a Statement."""
+    document = json_value(document)
+    if not isinstance(document, Mapping) or "Statement" not in document:
+        return None
+    statements = as_list(document["Statement"])
+    if not all(isinstance(s, Mapping) for s in statements):
+        return None
+    return statements
+
+
+def statement_label(index: int, statement: Mapping[str, Any]) -> str:
+    """How a message names a statement: its position and its Sid."""
+    return f"statement {index} ({statement.get('Sid') or 'no Sid'})"
+
+
+def principals(statement: Mapping[str, Any]) -> dict[str, list[str]]:
+    """A statement's Principal by kind (`AWS`, `Service`, ...); the bare "*" is kind `*`."""
+    principal = statement.get("Principal")
+    if principal is None:
+        return {}
+    if isinstance(principal, str):
+        return {"*": [principal]} if principal == "*" else {"AWS": [principal]}
+    if isinstance(principal, Mapping):
+        return {str(kind): [str(v) for v in as_list(values)] for kind, values in principal.items()}
+    return {"?": [str(principal)]}
+
+
+def is_public(found: Mapping[str, list[str]]) -> bool:
+    """Whether a principal map grants everyone (`"*"` or `{"AWS": "*"}`)."""
+    return "*" in found or "*" in found.get("AWS", [])
+
+
+# An account-scoped principal: the account root, a role, user or session of one account.
+_ACCOUNT_ARN = re.compile(r"^arn:[a-z0-9-]+:(?:iam|sts)::(\d{12}):")
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+
+# The condition keys that tie a service principal to requests made on behalf of one resource
+# or account (the "confused deputy" guard), and the operators that actually restrict with them:
+# negated operators and `...IfExists` would let a request without the key through.
+_SOURCE_KEYS = ("aws:sourcearn", "aws:sourceaccount")
+_RESTRICTING_OPERATORS = ("stringequals", "stringlike", "arnequals", "arnlike")
+
+
+def _source_conditions(statement: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Restricting values of aws:SourceArn / aws:SourceAccount in a statement's Condition."""
+    found: dict[str, list[str]] = {}
+    for operator, block in mapping(statement.get("Condition")).items():
+        base = str(operator).lower().split(":")[-1]
+        if base not in _RESTRICTING_OPERATORS or not isinstance(block, Mapping):
+            continue
+        for key, values in block.items():
+            if str(key).lower() in _SOURCE_KEYS:
+                concrete = [str(v) for v in as_list(values) if str(v) not in ("", "*")]
+                if concrete:
+                    found.setdefault(str(key).lower(), []).extend(concrete)
+    return found
+
+
+def principal_account(principal: str) -> str | None:
+    """The account of an account-scoped AWS principal (ARN or bare account id)."""
+    if _ACCOUNT_ID.match(principal):
+        return principal
+    match = _ACCOUNT_ARN.match(principal)
+    return match.group(1) if match else None
+
+
+def allow_statement_problems(
+    document: Any, *, own_accounts: Collection[str], account_principals: bool
+) -> list[str]:
+    """Why a resource policy's Allow statements grant the public or another account access.
+
+    An Allow may name an AWS service principal only together with an aws:SourceArn or
+    aws:SourceAccount condition (an aws:SourceAccount value must be one of `own_accounts` when
+    those are known). With `account_principals`, an AWS principal is accepted when its account
+    is one of `own_accounts` (the provider's allowedAccountIds); an unpinned stack cannot show
+    that, so its AWS principals are rejected. Without it, no AWS principal is accepted. Deny
+    statements are not judged here. Returns one message per problem; empty means compliant.
+    """
+    statements = policy_statements(document)
+    if statements is None:
+        return ["the policy is not a JSON policy document with a Statement list."]
+    problems: list[str] = []
+    for index, statement in enumerate(statements):
+        if statement.get("Effect") != "Allow":
+            continue
+        label = statement_label(index, statement)
+        if "NotPrincipal" in statement:
+            problems.append(f"{label} allows with NotPrincipal, which grants everyone not listed.")
+            continue
+        found = principals(statement)
+        if not found:
+            problems.append(f"{label} allows without a Principal.")
+            continue
+        if is_public(found):
+            problems.append(f'{label} allows the public principal "*".')
+            continue
+        sources = _source_conditions(statement)
+        for kind, values in sorted(found.items()):
+            if kind == "Service":
+                if not sources:
+                    problems.append(
+                        f"{label} allows service principal(s) {values} without an "
+                        "aws:SourceArn or aws:SourceAccount condition."
+                    )
+            elif kind == "AWS":
+                problems.extend(
+                    _account_principal_problems(label, values, own_accounts, account_principals)
+                )
+            else:
+                problems.append(f"{label} allows {kind} principal(s) {values}.")
+        foreign = [
+            a
+            for a in sources.get("aws:sourceaccount", [])
+            if own_accounts and _ACCOUNT_ID.match(a) and a not in own_accounts
+        ]
+        if foreign:
+            problems.append(
+                f"{label} limits aws:SourceAccount to {foreign}, outside this stack's accounts "
+                f"{sorted(own_accounts)}."
+            )
+    return problems
+
+
+def _account_principal_problems(
+    label: str, values: list[str], own_accounts: Collection[str], account_principals: bool
+) -> list[str]:
+    if not account_principals:
+        return [
+            f"{label} allows AWS principal(s) {values}; only AWS service principals limited "
+            "by aws:SourceArn or aws:SourceAccount may be granted."
+        ]
+    if not own_accounts:
+        return [
+            f"{label} allows AWS principal(s) {values}, but the provider pins no "
+            "allowedAccountIds, so they cannot be shown to be this account's."
+        ]
+    foreign = [v for v in values if principal_account(v) not in own_accounts]
+    if foreign:
+        return [
+            f"{label} allows AWS principal(s) {foreign} outside this stack's accounts "
+            f"{sorted(own_accounts)}."
+        ]
+    return []
+
+
+def is_aws_managed_key(key_id: Any) -> bool:
+    """Whether a KMS key reference names an AWS-managed key (`alias/aws/<service>`), which
+    the platform's key policy does not govern."""
+    return isinstance(key_id, str) and "alias/aws/" in key_id

@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from pulumi_policy import StackValidationPolicy
 
 from planner.mocks import Registration
 from planner.policies import evaluate
@@ -245,9 +246,19 @@ def test_explicit_provider(
 
 
 def test_every_policy_has_a_violating_case_here() -> None:
+    # The S3 policies' cases are in test_s3_policies.py, the other services' in
+    # test_service_policies.py.
     covered = {
         "kms-key-rotation", "kms-key-policy", "kms-key-deletion-protection", "required-tags",
         "provider-default-tags", "aws-explicit-provider",
+        "s3-bucket-role", "s3-public-access-block", "s3-acls-disabled", "s3-tls-only-policy",
+        "s3-kms-encryption", "s3-versioning", "s3-lifecycle", "s3-access-logging",
+        "s3-object-lock",
+        "sagemaker-feature-group-encryption", "sagemaker-registry-read-only-sharing",
+        "ecr-scan-on-push", "ecr-immutable-tags", "ecr-kms-encryption",
+        "sns-topic-kms-encryption", "sns-topic-policy-not-public", "sqs-queue-kms-encryption",
+        "sqs-queue-message-retention", "sqs-queue-policy-not-public",
+        "eventbridge-target-retry-and-dlq",
     }  # fmt: skip
     assert {p.name for p in POLICIES} == covered
 
@@ -256,7 +267,10 @@ def test_shipped_stacks_have_no_violations(plans: dict[str, Plan]) -> None:
     for stack, plan in plans.items():
         report = evaluate(plan.registrations)
         assert report.violations == [], stack
-        assert report.checks == len(POLICIES) * sum(1 for r in plan.registrations if r.custom)
+        stack_policies = sum(1 for p in POLICIES if isinstance(p, StackValidationPolicy))
+        resource_policies = len(POLICIES) - stack_policies
+        custom = sum(1 for r in plan.registrations if r.custom)
+        assert report.checks == resource_policies * custom + stack_policies
 
 
 def test_pack_catches_a_regression_in_a_real_plan(plans: dict[str, Plan]) -> None:
@@ -269,3 +283,86 @@ def test_pack_catches_a_regression_in_a_real_plan(plans: dict[str, Plan]) -> Non
     assert [(v.policy, v.enforcement) for v in report.mandatory] == [
         ("kms-key-deletion-protection", "mandatory")
     ]
+
+
+# ---- stack policies: the arguments the offline plan builds, and how findings are reported ----
+
+STACK_URN = "urn:pulumi:prod::mlops-platform::pulumi:pulumi:Stack::mlops-platform-prod"
+COMPONENT_URN = (
+    "urn:pulumi:prod::mlops-platform::pulumi:pulumi:Stack$mlops:storage:SecureBucket::lake"
+)
+
+
+def _stack_policy(
+    validate: Any, name: str = "spy-stack-policy"
+) -> tuple[StackValidationPolicy, ...]:
+    return (StackValidationPolicy(name=name, description="a test policy", validate=validate),)
+
+
+def test_stack_policy_sees_custom_resources_linked_by_urn() -> None:
+    seen: list[Any] = []
+    bucket = record("aws:s3/bucket:Bucket", "b", {"bucketPrefix": "b-"}, parent=COMPONENT_URN)
+    block = record(
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+        "pab",
+        {"bucket": "b-1"},
+        parent=bucket.urn,
+        protect=True,
+        dependencies=[bucket.urn, COMPONENT_URN],
+        property_dependencies={"bucket": [bucket.urn, COMPONENT_URN], "blockPublicAcls": []},
+    )
+    component = record("mlops:storage:SecureBucket", "lake", {}, custom=False, provider="")
+    component = replace(component, urn=COMPONENT_URN, parent=STACK_URN)
+    evaluate(
+        [provider(), component, bucket, block],
+        _stack_policy(lambda args, report: seen.append(args)),
+    )
+    [args] = seen
+    by_name = {r.name: r for r in args.resources}
+    assert sorted(by_name) == ["aws", "b", "pab"]  # the component is not a custom resource
+    got_bucket, got_block = by_name["b"], by_name["pab"]
+    assert got_bucket.parent is None  # its parent is the component
+    assert got_block.parent is got_bucket
+    assert got_block.dependencies == [got_bucket]
+    assert got_block.property_dependencies == {"bucket": [got_bucket], "blockPublicAcls": []}
+    assert got_block.props == {"bucket": "b-1"}
+    assert got_block.resource_type == "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+    assert got_block.urn == block.urn
+    assert got_block.opts.protect is True
+    assert got_block.provider is not None
+    assert got_block.provider.urn == PROVIDER_URN
+    assert got_block.provider.props["region"] == "eu-west-1"
+    assert by_name["aws"].provider is None
+
+
+def test_stack_policy_findings_name_the_stack_or_the_reported_resource() -> None:
+    alias = record("aws:kms/alias:Alias", "a", {}, parent=STACK_URN)
+
+    def validate(args: Any, report: Any) -> None:
+        report("the whole stack is wrong", None)
+        report("this alias is wrong", alias.urn)
+
+    found = evaluate([provider(), alias], _stack_policy(validate))
+    assert [(v.policy, v.urn, v.message, v.enforcement) for v in found.violations] == [
+        ("spy-stack-policy", STACK_URN, "the whole stack is wrong", "mandatory"),
+        ("spy-stack-policy", alias.urn, "this alias is wrong", "mandatory"),
+    ]
+    assert found.checks == 1  # once per plan, however many resources
+
+
+def test_stack_policy_not_applicable_is_a_finding_on_the_stack() -> None:
+    report = evaluate(
+        [provider(), record("aws:kms/alias:Alias", "a", {})],
+        _stack_policy(lambda args, report: args.not_applicable("nothing to check")),
+    )
+    assert report.violations == []
+    assert [(n.policy, n.urn, n.message, n.enforcement) for n in report.not_applicable] == [
+        ("spy-stack-policy", STACK_URN, "nothing to check", "not-applicable")
+    ]
+
+
+def test_mixed_policies_count_one_check_per_resource_or_stack_run() -> None:
+    resource_policy = next(p for p in POLICIES if p.name == "required-tags")
+    both = (resource_policy, *_stack_policy(lambda args, report: None))
+    report = evaluate([provider(), record("aws:kms/alias:Alias", "a", {})], both)
+    assert report.checks == 2 + 1
