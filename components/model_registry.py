@@ -149,9 +149,15 @@ class ModelRegistry(pulumi.ComponentResource):
         promotion_account: str,
     ) -> None:
         ctx = self._ctx
+        group_name = model_group_name(ctx, model)
         policy = pulumi.Output.all(group.arn, self._args.account_id).apply(
             lambda values: promotion_policy(
-                values[0], values[1], promotion_account, ctx.partition, ctx.config.region
+                values[0],
+                group_name,
+                account_id=values[1],
+                promotion_account=promotion_account,
+                partition=ctx.partition,
+                region=ctx.config.region,
             )
         )
         aws.sagemaker.ModelPackageGroupPolicy(
@@ -212,10 +218,15 @@ def image_lifecycle_policy(keep: int) -> str:
 
 
 def promotion_policy(
-    group_arn: str, account_id: str, promotion_account: str, partition: str, region: str
+    group_arn: str,
+    group_name: str,
+    *,
+    account_id: str,
+    promotion_account: str,
+    partition: str,
+    region: str,
 ) -> str:
     """Read-only access to a group's versions for the promotion account."""
-    group_name = group_arn.rsplit("/", 1)[-1]
     packages = f"arn:{partition}:sagemaker:{region}:{account_id}:model-package/{group_name}/*"
     return iam.document(
         {

@@ -1,7 +1,7 @@
 """`python -m planner plan STACK [STACK ...]`: the offline plan (what `make plan` runs).
 
 `python -m planner config-reference [--update README.md]` prints (or rewrites in place) the
-README's generated configuration reference.
+README's generated configuration reference and policy table.
 
 Exit codes: 0 planned with no mandatory violation; 2 invalid stack configuration (nothing was
 registered); 3 a mandatory policy violation; 1 the program failed otherwise.
@@ -106,12 +106,21 @@ def main(argv: list[str] | None = None) -> int:
     ref.add_argument("--update", type=Path, metavar="README", help="rewrite it in this file")
     args = parser.parse_args(argv)
     if args.command == "config-reference":
-        from planner.docs import config_reference, with_reference
+        from planner.docs import (
+            POLICY_BEGIN,
+            POLICY_END,
+            config_reference,
+            policy_table,
+            with_reference,
+        )
 
         if args.update is None:
             print(config_reference(), end="")
+            print(policy_table(), end="")
         else:
-            args.update.write_text(with_reference(args.update.read_text(), config_reference()))
+            text = with_reference(args.update.read_text(), config_reference())
+            text = with_reference(text, policy_table(), POLICY_BEGIN, POLICY_END)
+            args.update.write_text(text)
         return 0
     started = time.perf_counter()
     worst = 0

@@ -32,6 +32,10 @@ _FLAT_ARNS = {"aws:sns/topic:Topic": "sns", "aws:sqs/queue:Queue": "sqs"}
 """Resources whose ARN ends in their name without a resource-type segment."""
 _SERVICES = {"cloudwatch": "events"}
 """Pulumi modules whose ARNs name another service (EventBridge rules live in `cloudwatch`)."""
+_RESOURCE_SEGMENTS = {"aws:cloudwatch/eventRule:EventRule": "rule"}
+"""ARN resource-type segments that are not the kebab-cased Pulumi type name."""
+_NAME_INPUTS = ("name", "modelPackageGroupName", "featureGroupName")
+"""Inputs that carry a resource's physical name, which AWS uses as its id and in its ARN."""
 
 
 def plain(value: Any) -> Any:
@@ -158,9 +162,8 @@ class PlatformMocks(Mocks):
         token = args.typ.split(":")
         module = token[1].split("/")[0] if len(token) > 1 else "index"
         kind = token[1].split("/")[1] if len(token) > 1 and "/" in token[1] else token[-1]
-        physical = (
-            inputs.get("name") or f"{args.name}-{uuid.uuid5(uuid.NAMESPACE_URL, seed).hex[:7]}"
-        )
+        given = next((inputs[k] for k in _NAME_INPUTS if inputs.get(k)), None)
+        physical = given or f"{args.name}-{uuid.uuid5(uuid.NAMESPACE_URL, seed).hex[:7]}"
         resource_id = str(physical)
         arn_base = f"arn:{self.partition}:{module}:{self.region}:{self.account_id}"
         dns = "amazonaws.com.cn" if self.partition == "aws-cn" else "amazonaws.com"
@@ -196,7 +199,9 @@ class PlatformMocks(Mocks):
                 extra["url"] = resource_id
         elif token[0] == "aws":
             service = _SERVICES.get(module, module)
-            resource = re.sub(r"(?<!^)([A-Z])", r"-\1", kind).lower()
+            resource = _RESOURCE_SEGMENTS.get(
+                args.typ, re.sub(r"(?<!^)([A-Z])", r"-\1", kind).lower()
+            )
             extra = {
                 "arn": f"arn:{self.partition}:{service}:{self.region}:{self.account_id}:"
                 f"{resource}/{physical}"

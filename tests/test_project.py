@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from components.config import TOP_LEVEL_KEYS, PlatformConfig, describe_field
-from planner.docs import config_reference
+from planner.docs import config_reference, policy_table
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,6 +86,7 @@ def test_object_defaults_validate_as_the_models_defaults() -> None:
 def test_readme_configuration_reference_is_generated() -> None:
     readme = (ROOT / "README.md").read_text()
     assert config_reference() in readme, "run `make docs` to regenerate the README reference"
+    assert policy_table() in readme, "run `make docs` to regenerate the README policy table"
     for key in TOP_LEVEL_KEYS:
         assert f"`mlops-platform:{key}" in readme
 
