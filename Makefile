@@ -22,9 +22,11 @@ help:  ## List the targets.
 	$(PYTHON) -m venv .tools
 	.tools/bin/python -m pip install --quiet --require-hashes -r requirements-bootstrap.txt
 
+# Bytecode is compiled at install time: on machines that set PYTHONDONTWRITEBYTECODE, Python
+# would otherwise compile pulumi_aws from source again on every plan and test run.
 $(STAMP): requirements-dev.txt | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)
-	$(UV) pip sync --quiet --require-hashes --python $(PY) requirements-dev.txt
+	$(UV) pip sync --quiet --require-hashes --compile-bytecode --python $(PY) requirements-dev.txt
 	touch $@
 
 setup: $(STAMP)  ## Install the pinned environment into .venv (uv first, when missing).

@@ -8,8 +8,9 @@ enforcement level. A test checks that the README holds exactly this text, so nei
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
@@ -33,24 +34,76 @@ POLICY_END = "<!-- END POLICY TABLE -->"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
+@dataclass(frozen=True)
+class _Row:
+    key: str
+    """Dotted key path; `[]` marks the items of a list."""
+    info: FieldInfo
+    default: str
+    in_items: bool = False
+    """A key inside the items of a list: stack values are shown on the list's own row."""
+
+
 def _rows(
-    model: type[BaseModel], prefix: str, optional_parent: str = ""
-) -> list[tuple[str, FieldInfo, str]]:
-    rows: list[tuple[str, FieldInfo, str]] = []
+    model: type[BaseModel],
+    prefix: str,
+    optional_parent: str = "",
+    parent_default: dict[str, Any] | None = None,
+    in_items: bool = False,
+) -> list[_Row]:
+    rows: list[_Row] = []
     for name, info in model.model_fields.items():
-        key = f"{prefix}{info.alias or name}"
+        alias = info.alias or name
+        key = f"{prefix}{alias}"
         nested = _model_of(info.annotation)
-        if nested is not None:
+        own_default = _default(info, optional_parent, parent_default, alias, in_items)
+        if nested is not None and _is_list(info):
+            rows.append(_Row(key, info, own_default, in_items))
+            rows.extend(_rows(nested, key + "[].", "", None, True))
+        elif nested is not None:
             optional = key if (not info.is_required() and info.default is None) else optional_parent
-            rows.extend(_rows(nested, key + ".", optional))
+            value = (
+                parent_default.get(alias)
+                if parent_default is not None
+                else (None if info.is_required() else info.get_default(call_default_factory=True))
+            )
+            if isinstance(value, BaseModel):
+                value = value.model_dump(by_alias=True)
+            rows.extend(
+                _rows(
+                    nested,
+                    key + ".",
+                    optional,
+                    value if isinstance(value, dict) else None,
+                    in_items,
+                )
+            )
         else:
-            rows.append((key, info, optional_parent))
+            rows.append(_Row(key, info, own_default, in_items))
     return rows
 
 
-def _default(info: FieldInfo, optional_parent: str) -> str:
+def _is_list(info: FieldInfo) -> bool:
+    annotation = info.annotation
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    return get_origin(annotation) in (list, tuple)
+
+
+def _default(
+    info: FieldInfo,
+    optional_parent: str,
+    parent_default: dict[str, Any] | None,
+    alias: str,
+    in_items: bool,
+) -> str:
     if info.is_required():
+        if in_items:
+            return "required in each item"
         return f"required when `{optional_parent}` is set" if optional_parent else "required"
+    if parent_default is not None and alias in parent_default:
+        # The parent section's own default (a default factory) overrides the field's.
+        return _cell(parent_default[alias])
     value = info.get_default(call_default_factory=True)
     if value is PydanticUndefined:
         return "required"
@@ -62,6 +115,17 @@ def _cell(value: Any) -> str:
         value = value.model_dump(by_alias=True)
     text = json.dumps(value)
     return f"`{text}`"
+
+
+def _stack_cell(value: Any) -> str:
+    """A stack's value; a list of named items shows the names."""
+    if (
+        isinstance(value, list)
+        and value
+        and all(isinstance(v, dict) and "name" in v for v in value)
+    ):
+        return _cell([v["name"] for v in value])
+    return _cell(value)
 
 
 def _lookup(dumped: Any, path: str) -> Any:
@@ -80,12 +144,15 @@ def config_reference(project_dir: Path = PROJECT_DIR) -> str:
         stacks[stack] = load_platform_config(raw.values, stack).model_dump(by_alias=True)
     header = "| key | accepted | default | " + " | ".join(SHIPPED_STACKS) + " | description |"
     lines = [BEGIN, "", header, "|" + "---|" * (4 + len(SHIPPED_STACKS))]
-    for key, info, optional_parent in _rows(PlatformConfig, ""):
-        values = [_cell(_lookup(stacks[s], key)) for s in SHIPPED_STACKS]
-        accepted = describe_field(info).replace("|", "\\|")
-        description = (info.description or "").replace("|", "\\|")
+    for row in _rows(PlatformConfig, ""):
+        values = [
+            "(per item)" if row.in_items else _stack_cell(_lookup(stacks[s], row.key))
+            for s in SHIPPED_STACKS
+        ]
+        accepted = describe_field(row.info).replace("|", "\\|")
+        description = (row.info.description or "").replace("|", "\\|")
         lines.append(
-            f"| `{PROJECT}:{key}` | {accepted} | {_default(info, optional_parent)} | "
+            f"| `{PROJECT}:{row.key}` | {accepted} | {row.default} | "
             + " | ".join(values)
             + f" | {description} |"
         )
