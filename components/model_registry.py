@@ -3,7 +3,7 @@
 `ModelRegistry` (`mlops:registry:ModelRegistry`) creates, for each model in
 `modelRegistry.models`, a SageMaker model package group and an ECR repository (scan on push,
 immutable tags, KMS, a lifecycle keeping the newest `keepImages` images). Model artifacts live
-in the data lake's model-artifact bucket.
+in the data lake's model-artifact bucket under `models/<model>/` (`artifact_uris`).
 
 Approval workflow: `initial_approval_status` is what new versions are registered with —
 `PendingManualApproval` when `approval` is `manual` (required in staging and prod), `Approved`
@@ -32,6 +32,7 @@ from components.platform import PlatformContext
 STATE_CHANGE = "SageMaker Model Package State Change"
 DECISIONS = ("Approved", "Rejected")
 UNTAGGED_IMAGE_DAYS = 7
+ARTIFACT_PREFIX = "models"
 READ_ACTIONS = (
     "sagemaker:DescribeModelPackageGroup",
     "sagemaker:DescribeModelPackage",
@@ -56,6 +57,8 @@ class ModelRegistryArgs:
     """The platform topic receiving approval decisions."""
     account_id: pulumi.Input[str]
     """This account (ARNs in the promotion policy)."""
+    artifact_bucket_name: pulumi.Input[str]
+    """The data lake's model-artifact bucket; each model's artifacts go under `models/<model>/`."""
 
 
 class ModelRegistry(pulumi.ComponentResource):
@@ -65,6 +68,8 @@ class ModelRegistry(pulumi.ComponentResource):
     """Model package group name by model."""
     repository_urls: dict[str, pulumi.Output[str]]
     """ECR repository URL by model."""
+    artifact_uris: dict[str, pulumi.Output[str]]
+    """S3 prefix for each model's artifacts in the model-artifact bucket."""
     approval_rule_name: pulumi.Output[str]
     """The EventBridge rule matching approval decisions (the hook for deployment)."""
     initial_approval_status: str
@@ -80,7 +85,11 @@ class ModelRegistry(pulumi.ComponentResource):
         self.initial_approval_status = initial_approval_status(registry.approval)
         self.group_names = {}
         self.repository_urls = {}
+        self.artifact_uris = {}
         for model in registry.models:
+            self.artifact_uris[model.name] = pulumi.Output.concat(
+                "s3://", args.artifact_bucket_name, f"/{ARTIFACT_PREFIX}/{model.name}/"
+            )
             group = self._group(name, model.name, model.description)
             self.group_names[model.name] = model_group_name(self._ctx, model.name)
             self.repository_urls[model.name] = self._repository(name, model.name).repository_url
@@ -102,6 +111,7 @@ class ModelRegistry(pulumi.ComponentResource):
             {
                 "group_names": self.group_names,
                 "repository_urls": self.repository_urls,
+                "artifact_uris": self.artifact_uris,
                 "approval_rule_name": self.approval_rule_name,
                 "initial_approval_status": self.initial_approval_status,
             }

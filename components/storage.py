@@ -50,6 +50,8 @@ class SecureBucketArgs:
     """What the bucket holds (raw, curated, …): its `mlops:bucket-role` tag."""
     name_part: str
     """The bucket name's part after project and stack (the role, or a shorter word for it)."""
+    account_id: pulumi.Input[str]
+    """This account: the only one whose buckets may deliver access logs to the log bucket."""
     kms_key_arn: pulumi.Input[str] | None
     """Key for default encryption; None only for the access-log bucket (SSE-S3, see above)."""
     log_bucket: pulumi.Input[str] | None
@@ -64,8 +66,6 @@ class SecureBucketArgs:
     """Governance-mode default retention in days; None leaves Object Lock off."""
     force_destroy: bool = False
     """Let a destroy empty the bucket (dev only; the config refuses it elsewhere)."""
-    account_id: pulumi.Input[str] | None = None
-    """This account, for the log bucket's grant to the logging service (log bucket only)."""
 
 
 class SecureBucket(pulumi.ComponentResource):
@@ -132,7 +132,7 @@ class SecureBucket(pulumi.ComponentResource):
             f"{name}-policy", bucket=self.bucket.bucket, policy=policy, opts=self._child([block])
         )
 
-    def _policy(self, arn: str, account_id: str | None) -> str:
+    def _policy(self, arn: str, account_id: str) -> str:
         resources = [arn, f"{arn}/*"]
         statements = [iam.deny_insecure_transport(resources), iam.deny_old_tls(resources)]
         if self._args.log_bucket is None:

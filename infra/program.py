@@ -90,10 +90,12 @@ def main() -> None:
                 kms_key_arn=key.key_arn,
                 topic_arn=topic.topic_arn,
                 account_id=ctx.account_id,
+                artifact_bucket_name=lake.buckets["model-artifacts"].bucket_name,
             ),
         )
         pulumi.export("platformTopicArn", topic.topic_arn)
         pulumi.export("modelPackageGroups", registry.group_names)
         pulumi.export("imageRepositories", registry.repository_urls)
+        pulumi.export("modelArtifactUris", registry.artifact_uris)
         pulumi.export("modelApprovalRule", registry.approval_rule_name)
         pulumi.export("initialModelApprovalStatus", registry.initial_approval_status)

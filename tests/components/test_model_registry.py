@@ -249,6 +249,8 @@ def test_registry_outputs(recorded: dict[str, Recorded], stack: str) -> None:
     assert outputs["modelApprovalRule"] == run.plan.one(RULE).inputs["name"]
     assert outputs["initialModelApprovalStatus"] == STACK_SETTINGS[stack][3]
     assert outputs["platformTopicArn"] == run.arn(run.plan.one(TOPIC))
+    artifacts = next(r for r in run.plan.registrations if r.name == "lake-model-artifacts-bucket")
+    assert outputs["modelArtifactUris"] == {"churn": f"s3://{artifacts.id}/models/churn/"}
 
 
 # ---- the approval route ---------------------------------------------------------------------
@@ -448,6 +450,7 @@ def test_disabled_registry_registers_no_registry_resource_and_no_topic(
         "platformTopicArn",
         "modelPackageGroups",
         "imageRepositories",
+        "modelArtifactUris",
         "modelApprovalRule",
         "initialModelApprovalStatus",
     } & set(plan.outputs)
