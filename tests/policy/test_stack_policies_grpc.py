@@ -3,24 +3,15 @@ CrossGuard's read-only proxies (not dicts and lists) and preview values may be u
 
 from __future__ import annotations
 
-from google.protobuf import struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from planner.mocks import Registration
 from policy.mlops_policies.s3 import S3_POLICIES
-
-# The pack's analyzer server (a subprocess), shared with the resource-policy gRPC tests.
-from tests.policy.test_policy_pack_server import analyzer  # noqa: F401
+from tests.policy.conftest import to_struct
 from tests.policy.test_s3_policies import data_lake
 
 UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 """The engine's marker for a string that is not known during a preview."""
-
-
-def _struct(values: dict[str, object]) -> struct_pb2.Struct:
-    struct = struct_pb2.Struct()
-    struct.update(values)
-    return struct
 
 
 def _request(records: list[Registration]) -> analyzer_pb2.AnalyzeStackRequest:
@@ -31,7 +22,7 @@ def _request(records: list[Registration]) -> analyzer_pb2.AnalyzeStackRequest:
         resources.append(
             analyzer_pb2.AnalyzerResource(
                 type=r.type,
-                properties=_struct(r.inputs),
+                properties=to_struct(r.inputs),
                 urn=r.urn,
                 name=r.name,
                 options=analyzer_pb2.AnalyzerResourceOptions(protect=r.protect),
@@ -39,7 +30,7 @@ def _request(records: list[Registration]) -> analyzer_pb2.AnalyzeStackRequest:
                     type=provider.type,
                     urn=provider.urn,
                     name=provider.name,
-                    properties=_struct(provider.inputs),
+                    properties=to_struct(provider.inputs),
                 )
                 if provider is not None
                 else None,
@@ -55,14 +46,14 @@ def _request(records: list[Registration]) -> analyzer_pb2.AnalyzeStackRequest:
 
 
 def test_compliant_lake_passes_through_the_analyzer(
-    analyzer: analyzer_pb2_grpc.AnalyzerStub,  # noqa: F811
+    analyzer: analyzer_pb2_grpc.AnalyzerStub,
 ) -> None:
     response = analyzer.AnalyzeStack(_request(list(data_lake().values())))
     assert [(d.policyName, d.message) for d in response.diagnostics] == []
 
 
 def test_analyzer_reports_on_the_companion_and_links_unknown_names(
-    analyzer: analyzer_pb2_grpc.AnalyzerStub,  # noqa: F811
+    analyzer: analyzer_pb2_grpc.AnalyzerStub,
 ) -> None:
     """In a preview the bucket names are unknown; the property dependencies still link every
     companion to its bucket, so only the real fault is reported, on the companion's URN."""
@@ -77,7 +68,7 @@ def test_analyzer_reports_on_the_companion_and_links_unknown_names(
 
 
 def test_analyzer_marks_s3_policies_not_applicable_without_buckets(
-    analyzer: analyzer_pb2_grpc.AnalyzerStub,  # noqa: F811
+    analyzer: analyzer_pb2_grpc.AnalyzerStub,
 ) -> None:
     response = analyzer.AnalyzeStack(_request([data_lake()["aws"]]))
     assert list(response.diagnostics) == []
