@@ -12,8 +12,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 STAMP := $(VENV)/.synced
+# The drift-check functions run on arm64 (Graviton) with this Python; the layer is built for it.
+LAMBDA_PYTHON := 3.13
+LAMBDA_PLATFORM := aarch64-manylinux_2_28
+LAYER_DIR := build/lambda/drift-layer
+# The Lambda Python runtime ships boto3 and these; the layer does not carry a second copy.
+LAMBDA_RUNTIME_PROVIDES := botocore jmespath python-dateutil six urllib3
 
-.PHONY: help setup plan plan-all test lint format docs lock clean
+.PHONY: help setup plan plan-all test lint format docs lock clean lambda-layer
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -27,6 +33,7 @@ help:  ## List the targets.
 $(STAMP): requirements-dev.txt | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)
 	$(UV) pip sync --quiet --require-hashes --compile-bytecode --python $(PY) requirements-dev.txt
+	$(UV) pip install --quiet --no-deps --no-build-isolation --python $(PY) -e .
 	touch $@
 
 setup: $(STAMP)  ## Install the pinned environment into .venv (uv first, when missing).
@@ -59,6 +66,19 @@ lock: | $(UV)  ## Recompile the hash-pinned requirements files from pyproject.to
 	$(UV) pip compile --quiet pyproject.toml --generate-hashes --python-version 3.11 -c requirements-dev.txt -o requirements.txt
 	$(UV) pip compile --quiet policy/requirements.in --generate-hashes --python-version 3.11 -c requirements-dev.txt -o policy/requirements.txt
 	$(UV) pip compile --quiet requirements-bootstrap.in --generate-hashes -o requirements-bootstrap.txt
+	$(UV) pip compile --quiet lambdas/drift_check/requirements.in --generate-hashes \
+		--python-version $(LAMBDA_PYTHON) --python-platform $(LAMBDA_PLATFORM) \
+		-c requirements-dev.txt -o lambdas/drift_check/requirements.txt \
+		$(foreach p,$(LAMBDA_RUNTIME_PROVIDES),--no-emit-package $(p))
 
 clean:  ## Remove build output and environments.
 	rm -rf build .venv .tools .mypy_cache .ruff_cache .pytest_cache
+
+lambda-layer: | $(UV)  ## Build the drift-check layer zip (arm64 wheels, hash-checked) and print its size.
+	rm -rf $(LAYER_DIR) $(LAYER_DIR).zip
+	$(UV) pip install --quiet --require-hashes --no-deps --only-binary :all: \
+		--python-version $(LAMBDA_PYTHON) --python-platform $(LAMBDA_PLATFORM) \
+		--target $(LAYER_DIR)/python -r lambdas/drift_check/requirements.txt
+	cd $(LAYER_DIR) && find . -name '__pycache__' -prune -o -type f -print | LC_ALL=C sort \
+		| TZ=UTC zip -q -X -D -@ ../drift-layer.zip
+	@echo "layer: $$(du -sh $(LAYER_DIR) | cut -f1) unzipped, $$(du -h $(LAYER_DIR).zip | cut -f1) zipped"
