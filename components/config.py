@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args, get_origin
 
-from annotated_types import Ge, Gt, Le, MaxLen, MinLen
+from annotated_types import Ge, Gt, Le, Lt, MaxLen, MinLen
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 from pydantic.fields import FieldInfo
@@ -330,10 +330,106 @@ class Cost(_Section):
     )
 
 
-class Drift(_Section):
-    """Drift checks on captured inference data (issue 4)."""
+class DriftThresholds(_Section):
+    """When a feature, and the whole window, counts as drifted (see lambdas/drift_check)."""
 
-    enabled: bool = Field(default=False, description="Deploy the drift-check Lambda.")
+    psi: Annotated[float, Gt(0), Le(10)] | None = Field(
+        default=None, description="Population stability index above which a feature drifted."
+    )
+    wasserstein: Annotated[float, Gt(0), Le(100)] | None = Field(
+        default=None, description="Wasserstein distance / reference std (numeric features)."
+    )
+    js: Annotated[float, Gt(0), Le(1)] | None = Field(
+        default=None, description="Jensen-Shannon distance (categorical features)."
+    )
+    ks: Annotated[float, Gt(0), Le(1)] | None = Field(
+        default=None, description="KS statistic (numeric); unset does not use KS to decide."
+    )
+    chi2_pvalue: Annotated[float, Gt(0), Lt(1)] | None = Field(
+        default=None, description="Chi-square p-value below which (categorical); unset: unused."
+    )
+    missing_rate_delta: Annotated[float, Gt(0), Le(1)] | None = Field(
+        default=None, description="Change of the missing rate above which a feature drifted."
+    )
+    unseen_share: Annotated[float, Gt(0), Le(1)] | None = Field(
+        default=None, description="Share of categories the baseline never saw."
+    )
+    drift_share: Annotated[float, Gt(0), Le(1)] | None = Field(
+        default=None, description="Share of drifted input features that makes the window drift."
+    )
+
+    def engine(self) -> dict[str, float]:
+        """The set values, keyed as the engine's `Thresholds.from_dict` accepts them."""
+        return {k: v for k, v in self.model_dump(by_alias=False).items() if v is not None}
+
+
+EndpointName = Annotated[str, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
+ScheduleExpression = Annotated[
+    str,
+    Field(
+        pattern=r"^(rate\(([1-9][0-9]*) (minute|minutes|hour|hours|day|days)\)"
+        r"|cron\(\S+ \S+ \S+ \S+ \S+ \S+\))$"
+    ),
+]
+
+
+class DriftMonitorSpec(_Section):
+    """One endpoint watched for drift against its model's baseline."""
+
+    model: ModelName = Field(description="The registry model whose baseline applies.")
+    endpoint: EndpointName = Field(description="SageMaker endpoint whose capture is checked.")
+    schedule: ScheduleExpression = Field(
+        default="rate(1 day)", description="EventBridge Scheduler expression (UTC)."
+    )
+    window_hours: Annotated[int, Ge(1), Le(168)] = Field(
+        default=24, description="Hours of capture each check reads, ending at the run time."
+    )
+    mode: Literal["single", "scaleout"] = Field(
+        default="single",
+        description="One Lambda, or a Step Functions Distributed Map for large windows.",
+    )
+    baseline_key: Annotated[str, MinLen(1), MaxLen(1024)] | None = Field(
+        default=None,
+        description="Baseline key in the model-artifact bucket (default "
+        "`models/<model>/drift/baseline.json`).",
+    )
+    critical: Annotated[list[FeatureName], MaxLen(100)] = Field(
+        default_factory=list, description="Features whose drift alone makes the window drift."
+    )
+    thresholds: DriftThresholds = Field(
+        default_factory=DriftThresholds, description="This monitor's own thresholds."
+    )
+
+
+class Drift(_Section):
+    """Drift checks on captured inference data (lambdas/drift_check)."""
+
+    enabled: bool = Field(default=False, description="Deploy the drift checks.")
+    monitors: Annotated[list[DriftMonitorSpec], MaxLen(50)] = Field(
+        default_factory=list, description="The endpoints checked, one schedule each."
+    )
+    memory_mb: Annotated[int, Ge(512), Le(10240)] = Field(
+        default=2048, description="Memory of each drift-check function."
+    )
+    timeout_seconds: Annotated[int, Ge(30), Le(900)] = Field(
+        default=600, description="Timeout of each drift-check function."
+    )
+    reserved_concurrency: Annotated[int, Ge(1), Le(1000)] = Field(
+        default=5, description="Reserved concurrency of each drift-check function."
+    )
+    min_rows: Annotated[int, Ge(1), Le(10_000_000)] = Field(
+        default=100, description="Fewer rows in a window give `insufficient data`, no verdict."
+    )
+    thresholds: DriftThresholds = Field(
+        default_factory=DriftThresholds,
+        description="Stack defaults; unset keys take the engine's documented defaults.",
+    )
+    map_batch_size: Annotated[int, Ge(1), Le(1000)] = Field(
+        default=20, description="Capture objects per scale-out worker invocation."
+    )
+    map_concurrency: Annotated[int, Ge(1), Le(1000)] = Field(
+        default=10, description="Scale-out workers running at once."
+    )
 
 
 class Retraining(_Section):
@@ -724,6 +820,7 @@ def _cross_checks(cfg: PlatformConfig, stack: str) -> list[ConfigProblem]:
     problems.extend(_data_lake_checks(cfg))
     problems.extend(_feature_store_checks(cfg, stack))
     problems.extend(_model_registry_checks(cfg, stack))
+    problems.extend(_drift_checks(cfg))
     reserved = set(PLATFORM_TAG_KEYS) & set(cfg.tags.extra)
     if reserved:
         add(
@@ -927,6 +1024,46 @@ def _model_registry_checks(cfg: PlatformConfig, stack: str) -> list[ConfigProble
                 "another account's twelve-digit id, or unset",
             )
         )
+    return problems
+
+
+def _drift_checks(cfg: PlatformConfig) -> list[ConfigProblem]:
+    drift = cfg.drift
+    problems: list[ConfigProblem] = []
+    if not drift.enabled:
+        return problems
+    if not (cfg.data_lake.enabled and cfg.model_registry.enabled):
+        problems.append(
+            _problem(
+                "drift.enabled",
+                True,
+                "drift checks read capture and baselines from the data lake and registry, "
+                "which are disabled",
+                "false, or dataLake.enabled and modelRegistry.enabled true",
+            )
+        )
+    models = [m.name for m in cfg.model_registry.models]
+    seen: dict[tuple[str, str], int] = {}
+    for index, monitor in enumerate(drift.monitors):
+        if cfg.model_registry.enabled and monitor.model not in models:
+            problems.append(
+                _problem(
+                    f"drift.monitors[{index}].model",
+                    monitor.model,
+                    "not a model of modelRegistry.models",
+                    "one of " + (", ".join(models) or "(no models declared)"),
+                )
+            )
+        first = seen.setdefault((monitor.model, monitor.endpoint), index)
+        if first != index:
+            problems.append(
+                _problem(
+                    f"drift.monitors[{index}].endpoint",
+                    monitor.endpoint,
+                    f"model {monitor.model} already watches this endpoint at monitors[{first}]",
+                    "one monitor per model and endpoint",
+                )
+            )
     return problems
 
 

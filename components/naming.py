@@ -42,6 +42,9 @@ class NameKind(Enum):
     GLUE_DATABASE = ("glue-database", 255, 1, "", "_")  # Athena: lower case, digits, underscore
     ATHENA_WORKGROUP = ("athena-workgroup", 128, 1, "", "-")
     BUDGET = ("budget", 100, 1, "", "-")
+    SFN_STATE_MACHINE = ("sfn-state-machine", 80, 1, "", "-")
+    SCHEDULE = ("schedule", 64, 1, "", "-")
+    EVENT_BUS = ("event-bus", 256, 1, "", "-")
 
     def __init__(
         self, label: str, max_length: int, min_length: int, extra_chars: str, separator: str

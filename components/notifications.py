@@ -175,3 +175,49 @@ def dead_letter_policy(queue_arn: str, rule_arn: str) -> str:
             "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
         }
     )
+
+
+@dataclass(frozen=True)
+class PlatformEventBusArgs:
+    """Inputs of `PlatformEventBus`."""
+
+    context: PlatformContext
+    """The platform context (config, naming, provider)."""
+    archive_days: int
+    """Days every event on the bus is archived for replay."""
+
+
+class PlatformEventBus(pulumi.ComponentResource):
+    """The platform's own EventBridge bus (drift, retraining events) with an archive.
+
+    The archive keeps every event for `archive_days`, so a consumer that was broken or not yet
+    deployed can replay what it missed: nothing the platform announces is lost.
+    """
+
+    bus_name: pulumi.Output[str]
+    """Name of the bus."""
+    bus_arn: pulumi.Output[str]
+    """ARN of the bus."""
+
+    def __init__(
+        self, name: str, args: PlatformEventBusArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mlops:notifications:PlatformEventBus", name, None, opts)
+        ctx = args.context
+        self._bus = aws.cloudwatch.EventBus(
+            f"{name}-bus",
+            name=ctx.naming.physical(name, NameKind.EVENT_BUS),
+            description="MLOps platform events: drift checks, retraining.",
+            opts=ctx.child_opts(self),
+        )
+        aws.cloudwatch.EventArchive(
+            f"{name}-archive",
+            name=ctx.naming.physical(name, NameKind.EVENTBRIDGE_RULE),
+            description="Every platform event, kept for replay.",
+            event_source_arn=self._bus.arn,
+            retention_days=args.archive_days,
+            opts=ctx.child_opts(self),
+        )
+        self.bus_name = self._bus.name
+        self.bus_arn = self._bus.arn
+        self.register_outputs({"bus_name": self.bus_name, "bus_arn": self.bus_arn})

@@ -3,10 +3,12 @@
 import sys
 from pathlib import Path
 
-# Pulumi runs this file from infra/; the platform's packages live one level up.
-_ROOT = str(Path(__file__).resolve().parent.parent)
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
+# Pulumi runs this file from infra/; the platform's packages live one level up, and the drift
+# engine's shared settings (`mlops_drift.settings`) next to the handlers they configure.
+_ROOT = Path(__file__).resolve().parent.parent
+for _path in (str(_ROOT), str(_ROOT / "lambdas" / "drift_check")):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
 from infra.program import main
 

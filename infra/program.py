@@ -14,11 +14,17 @@ from pulumi.runtime import config as runtime_config
 
 from components.config import PlatformConfig, load_platform_config
 from components.data_lake import DataLake, DataLakeArgs
+from components.drift import DriftMonitor, DriftMonitorArgs
 from components.feature_store import FeatureStore, FeatureStoreArgs
 from components.kms import PlatformKey, PlatformKeyArgs
 from components.model_registry import ModelRegistry, ModelRegistryArgs
 from components.naming import Naming
-from components.notifications import PlatformTopic, PlatformTopicArgs
+from components.notifications import (
+    PlatformEventBus,
+    PlatformEventBusArgs,
+    PlatformTopic,
+    PlatformTopicArgs,
+)
 from components.platform import PlatformContext, aws_provider, partition_for
 
 STACK_CONFIG_DIR = "stacks"
@@ -99,3 +105,26 @@ def main() -> None:
         pulumi.export("modelArtifactUris", registry.artifact_uris)
         pulumi.export("modelApprovalRule", registry.approval_rule_name)
         pulumi.export("initialModelApprovalStatus", registry.initial_approval_status)
+
+    if cfg.drift.enabled and lake is not None:
+        bus = PlatformEventBus(
+            "platform-bus",
+            PlatformEventBusArgs(context=ctx, archive_days=cfg.logging.retention_days),
+        )
+        drift = DriftMonitor(
+            "drift",
+            DriftMonitorArgs(
+                context=ctx,
+                kms_key_arn=key.key_arn,
+                capture_bucket=lake.buckets["capture"].bucket_name,
+                baseline_bucket=lake.buckets["model-artifacts"].bucket_name,
+                reports_bucket=lake.buckets["reports"].bucket_name,
+                event_bus_name=bus.bus_name,
+                event_bus_arn=bus.bus_arn,
+            ),
+        )
+        pulumi.export("platformEventBus", bus.bus_name)
+        pulumi.export("driftCheckFunction", drift.check_function_arn)
+        pulumi.export("driftDeadLetterQueue", drift.dead_letter_queue_arn)
+        if drift.state_machine_arn is not None:
+            pulumi.export("driftScaleOutStateMachine", drift.state_machine_arn)

@@ -34,6 +34,16 @@ _SERVICES = {"cloudwatch": "events"}
 """Pulumi modules whose ARNs name another service (EventBridge rules live in `cloudwatch`)."""
 _RESOURCE_SEGMENTS = {"aws:cloudwatch/eventRule:EventRule": "rule"}
 """ARN resource-type segments that are not the kebab-cased Pulumi type name."""
+_ARN_TAILS = {
+    "aws:lambda/function:Function": ("lambda", "function:{name}"),
+    "aws:lambda/layerVersion:LayerVersion": ("lambda", "layer:{layerName}:1"),
+    "aws:sfn/stateMachine:StateMachine": ("states", "stateMachine:{name}"),
+    "aws:cloudwatch/logGroup:LogGroup": ("logs", "log-group:{name}"),
+    "aws:cloudwatch/eventBus:EventBus": ("events", "event-bus/{name}"),
+    "aws:cloudwatch/eventArchive:EventArchive": ("events", "archive/{name}"),
+    "aws:scheduler/schedule:Schedule": ("scheduler", "schedule/default/{name}"),
+}
+"""ARNs whose resource part AWS spells its own way: service and tail, filled from the inputs."""
 _NAME_INPUTS = ("name", "modelPackageGroupName", "featureGroupName")
 """Inputs that carry a resource's physical name, which AWS uses as its id and in its ARN."""
 
@@ -197,6 +207,18 @@ class PlatformMocks(Mocks):
             if service == "sqs":
                 resource_id = f"https://sqs.{self.region}.{dns}/{self.account_id}/{physical}"
                 extra["url"] = resource_id
+        elif args.typ in _ARN_TAILS:
+            service, tail = _ARN_TAILS[args.typ]
+            arn = f"arn:{self.partition}:{service}:{self.region}:{self.account_id}:" + tail.format(
+                **{k: v for k, v in inputs.items() if isinstance(v, str)}
+            )
+            extra = {"arn": arn}
+            if args.typ == "aws:lambda/function:Function":
+                extra["invokeArn"] = f"arn:{self.partition}:apigateway:{self.region}:lambda:path/"
+                extra["qualifiedArn"] = f"{arn}:$LATEST"
+            if args.typ == "aws:lambda/layerVersion:LayerVersion":
+                extra["layerArn"] = arn.rsplit(":", 1)[0]
+                extra["version"] = "1"
         elif token[0] == "aws":
             service = _SERVICES.get(module, module)
             resource = _RESOURCE_SEGMENTS.get(

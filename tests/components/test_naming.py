@@ -88,6 +88,9 @@ AWS_RULES: dict[str, Callable[[str], bool]] = {
     "GLUE_DATABASE": _matches(r"[a-z0-9_]+", 1, 255),
     "ATHENA_WORKGROUP": _matches(r"[a-zA-Z0-9._-]+", 1, 128),
     "BUDGET": _budget,
+    "SFN_STATE_MACHINE": _matches(r"[a-zA-Z0-9_-]+", 1, 80),
+    "SCHEDULE": _matches(r"[0-9a-zA-Z_.-]+", 1, 64),
+    "EVENT_BUS": _matches(r"[/.\-_A-Za-z0-9]+", 1, 256),
 }
 
 # The longest name AWS takes for each kind (KMS: 256 minus `alias/`).
@@ -109,6 +112,9 @@ AWS_MAX_LENGTH = {
     "GLUE_DATABASE": 255,
     "ATHENA_WORKGROUP": 128,
     "BUDGET": 100,
+    "SFN_STATE_MACHINE": 80,
+    "SCHEDULE": 64,
+    "EVENT_BUS": 256,
 }
 
 # AWS minimums above one character (see the known-defect tests at the end).
@@ -132,7 +138,7 @@ def make(kind: str, *parts: str) -> str:
 
 
 def test_every_kind_has_an_independent_rule() -> None:
-    assert len(KINDS) == 17
+    assert len(KINDS) == 20
     assert set(AWS_RULES) == set(KINDS) == set(AWS_MAX_LENGTH)
 
 

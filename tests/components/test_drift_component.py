@@ -1,0 +1,420 @@
+"""The drift checks' deployment under Pulumi mocks: functions, layer, schedules, the scale-out
+state machine, the event bus and the exact permissions of each role."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from mlops_drift import settings
+
+from components.drift import CLI_ONLY, HANDLERS, code_files
+from planner.mocks import Registration
+from planner.run import Plan
+
+FUNCTION = "aws:lambda/function:Function"
+SCHEDULE = "aws:scheduler/schedule:Schedule"
+MACHINE = "aws:sfn/stateMachine:StateMachine"
+ACCOUNTS = {"dev": "123456789012", "staging": "123456789012", "prod": "111111111111"}
+
+
+def named(plan: Plan, name: str) -> Registration:
+    (record,) = [r for r in plan.registrations if r.name == name]
+    return record
+
+
+def bucket(plan: Plan, role: str) -> str:
+    return named(plan, f"lake-{role}-bucket").id
+
+
+def statements(record: Registration, field: str = "policy") -> dict[str, dict[str, Any]]:
+    return {s["Sid"]: s for s in json.loads(record.inputs[field])["Statement"]}
+
+
+# stack: (memory, timeout, reserved concurrency, retention days, functions)
+SETTINGS = {
+    "dev": (1024, 300, 2, 14, {"check"}),
+    "staging": (2048, 600, 5, 90, {"check"}),
+    "prod": (4096, 900, 20, 365, {"check", "plan", "profile", "reduce"}),
+}
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_functions_are_hardened(plans: dict[str, Plan], stack: str) -> None:
+    plan = plans[stack]
+    memory, timeout, concurrency, retention, kinds = SETTINGS[stack]
+    key = plan.outputs["kmsKeyArn"]
+    queue = f"arn:aws:sqs:eu-west-1:{ACCOUNTS[stack]}:mlops-platform-{stack}-drift-dlq"
+    layer = named(plan, "drift-layer")
+    functions = {r.name.removeprefix("drift-"): r for r in plan.by_type(FUNCTION)}
+    assert set(functions) == kinds
+    for kind, function in functions.items():
+        name = f"mlops-platform-{stack}-drift-{kind}"
+        inputs = dict(function.inputs)
+        code = inputs.pop("code")
+        assert sorted(code["archive"]["assets"]) == code_files()
+        assert inputs == {
+            "name": name,
+            "description": f"Drift check ({kind}); code in lambdas/drift_check.",
+            "runtime": "python3.13",
+            "architectures": ["arm64"],
+            "handler": HANDLERS[kind],
+            "role": f"arn:aws:iam::{ACCOUNTS[stack]}:role/mlops-platform-{stack}-drift-functions",
+            "layers": [
+                f"arn:aws:lambda:eu-west-1:{ACCOUNTS[stack]}:layer:{layer.inputs['layerName']}:1"
+            ],
+            "memorySize": memory,
+            "timeout": timeout,
+            "reservedConcurrentExecutions": concurrency,
+            "tracingConfig": {"mode": "Active"},
+            "kmsKeyArn": key,
+            "deadLetterConfig": {"targetArn": queue},
+            "loggingConfig": {"logFormat": "JSON", "logGroup": f"/aws/lambda/{name}"},
+            "environment": {
+                "variables": {
+                    settings.ENV_CAPTURE_BUCKET: bucket(plan, "capture"),
+                    settings.ENV_BASELINE_BUCKET: bucket(plan, "model-artifacts"),
+                    settings.ENV_REPORTS_BUCKET: bucket(plan, "reports"),
+                    settings.ENV_EVENT_BUS: f"mlops-platform-{stack}-platform-bus",
+                    settings.ENV_METRICS_NAMESPACE: "MLOpsPlatform/Drift",
+                    settings.ENV_SERVICE_NAME: "drift-check",
+                    "MALLOC_MMAP_THRESHOLD_": "1073741824",
+                    "MALLOC_TRIM_THRESHOLD_": "1073741824",
+                    "MALLOC_TOP_PAD_": "268435456",
+                }
+            },
+        }
+        logs = named(plan, f"drift-{kind}-logs")
+        assert logs.inputs == {
+            "name": f"/aws/lambda/{name}",
+            "retentionInDays": retention,
+            "kmsKeyId": key,
+        }
+        invoke = named(plan, f"drift-{kind}-async")
+        assert invoke.inputs == {
+            "functionName": name,
+            "maximumRetryAttempts": 2,
+            "maximumEventAgeInSeconds": 21600,
+            "destinationConfig": {"onFailure": {"destination": queue}},
+        }
+        # The role's permissions exist before the function can run.
+        assert named(plan, "drift-role-access").urn in function.dependencies
+
+
+def test_deployed_code_is_the_handlers_and_engine_without_the_cli() -> None:
+    files = code_files()
+    assert "handler.py" in files
+    assert "mlops_drift/settings.py" in files
+    assert "mlops_drift/check.py" in files
+    assert not set(files) & CLI_ONLY
+    assert all(f.endswith(".py") and "__pycache__" not in f for f in files)
+
+
+def test_layer_is_built_for_the_functions_runtime_and_architecture(plans: dict[str, Plan]) -> None:
+    layer = named(plans["dev"], "drift-layer")
+    assert layer.inputs["compatibleRuntimes"] == ["python3.13"]
+    assert layer.inputs["compatibleArchitectures"] == ["arm64"]
+    assert layer.inputs["code"]["archive"]["path"].endswith("build/lambda/drift-layer.zip")
+
+
+def test_dead_letter_queue_is_encrypted_and_kept_two_weeks(plans: dict[str, Plan]) -> None:
+    plan = plans["prod"]
+    assert named(plan, "drift-dlq").inputs == {
+        "name": "mlops-platform-prod-drift-dlq",
+        "kmsMasterKeyId": plan.outputs["kmsKeyArn"],
+        "kmsDataKeyReusePeriodSeconds": 300,
+        "messageRetentionSeconds": 1209600,
+    }
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_function_role_grants_exactly_the_reads_and_writes(
+    plans: dict[str, Plan], stack: str
+) -> None:
+    plan = plans[stack]
+    account = ACCOUNTS[stack]
+    capture = f"arn:aws:s3:::{bucket(plan, 'capture')}"
+    reports = f"arn:aws:s3:::{bucket(plan, 'reports')}"
+    models = f"arn:aws:s3:::{bucket(plan, 'model-artifacts')}"
+    endpoint = f"mlops-platform-{stack}-churn"
+    key = plan.outputs["kmsKeyArn"]
+    role = named(plan, "drift-role")
+    trust = statements(role, "assumeRolePolicy")["ServiceAssumesRole"]
+    assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": account}}
+    granted = statements(named(plan, "drift-role-access"))
+    assert granted == {
+        "ListWindowCapture": {
+            "Sid": "ListWindowCapture",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket"],
+            "Resource": [capture],
+            "Condition": {"StringLike": {"s3:prefix": [f"datacapture/{endpoint}/*"]}},
+        },
+        "ReadWindowCapture": {
+            "Sid": "ReadWindowCapture",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject"],
+            "Resource": [f"{capture}/datacapture/{endpoint}/*"],
+        },
+        "ReadBaselines": {
+            "Sid": "ReadBaselines",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject"],
+            "Resource": [f"{models}/models/churn/drift/baseline.json"],
+        },
+        "WriteReports": {
+            "Sid": "WriteReports",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject"],
+            "Resource": [f"{reports}/drift/churn/*", f"{reports}/drift-partials/churn/*"],
+        },
+        "ReadPartials": {
+            "Sid": "ReadPartials",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject"],
+            "Resource": [f"{reports}/drift-partials/churn/*"],
+        },
+        "ListPartials": {
+            "Sid": "ListPartials",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket"],
+            "Resource": [reports],
+            "Condition": {"StringLike": {"s3:prefix": ["drift-partials/churn/*"]}},
+        },
+        "UsePlatformKeyThroughS3": {
+            "Sid": "UsePlatformKeyThroughS3",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": [key],
+            "Condition": {"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}},
+        },
+        "PutDriftEvents": {
+            "Sid": "PutDriftEvents",
+            "Effect": "Allow",
+            "Action": ["events:PutEvents"],
+            "Resource": [
+                f"arn:aws:events:eu-west-1:{account}:event-bus/mlops-platform-{stack}-platform-bus"
+            ],
+        },
+        "DeadLetters": {
+            "Sid": "DeadLetters",
+            "Effect": "Allow",
+            "Action": ["sqs:SendMessage"],
+            "Resource": [f"arn:aws:sqs:eu-west-1:{account}:mlops-platform-{stack}-drift-dlq"],
+        },
+        "UsePlatformKeyForDeadLetters": {
+            "Sid": "UsePlatformKeyForDeadLetters",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": [key],
+            "Condition": {"StringEquals": {"kms:ViaService": "sqs.eu-west-1.amazonaws.com"}},
+        },
+        "WriteOwnLogs": {
+            "Sid": "WriteOwnLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": [
+                f"arn:aws:logs:eu-west-1:{account}:log-group:/aws/lambda/"
+                f"mlops-platform-{stack}-drift*:log-stream:*"
+            ],
+        },
+        "WriteTraces": {
+            "Sid": "WriteTraces",
+            "Effect": "Allow",
+            "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+            "Resource": ["*"],
+        },
+    }
+
+
+@pytest.mark.parametrize(("stack", "scaleout"), [("dev", False), ("prod", True)])
+def test_schedule_sends_the_monitor_with_retries_and_a_dead_letter_queue(
+    plans: dict[str, Plan], stack: str, scaleout: bool
+) -> None:
+    plan = plans[stack]
+    account = ACCOUNTS[stack]
+    (schedule,) = plan.by_type(SCHEDULE)
+    target = schedule.inputs["target"]
+    expected_target = (
+        f"arn:aws:states:eu-west-1:{account}:stateMachine:mlops-platform-{stack}-drift-scaleout"
+        if scaleout
+        else f"arn:aws:lambda:eu-west-1:{account}:function:mlops-platform-{stack}-drift-check"
+    )
+    assert target["arn"] == expected_target
+    assert (
+        target["roleArn"] == f"arn:aws:iam::{account}:role/mlops-platform-{stack}-drift-scheduler"
+    )
+    assert target["retryPolicy"] == {"maximumRetryAttempts": 10, "maximumEventAgeInSeconds": 21600}
+    assert target["deadLetterConfig"] == {
+        "arn": f"arn:aws:sqs:eu-west-1:{account}:mlops-platform-{stack}-drift-dlq"
+    }
+    assert schedule.inputs["kmsKeyArn"] == plan.outputs["kmsKeyArn"]
+    assert schedule.inputs["flexibleTimeWindow"] == {"mode": "OFF"}
+    assert schedule.inputs["scheduleExpressionTimezone"] == "UTC"
+    event = json.loads(target["input"])
+    expected: dict[str, Any] = {
+        "model": "churn",
+        "endpoint": f"mlops-platform-{stack}-churn",
+        "window_end": "<aws.scheduler.scheduled-time>",
+        "min_rows": 100,
+    }
+    if stack == "dev":
+        expected |= {"window_hours": 6, "critical": []}
+        assert schedule.inputs["scheduleExpression"] == "rate(6 hours)"
+    else:
+        expected |= {
+            "window_hours": 24,
+            "critical": ["contract_type", "tenure_months"],
+            "thresholds": {"psi": 0.15, "drift_share": 0.3},
+        }
+        assert schedule.inputs["scheduleExpression"] == "cron(0 * * * ? *)"
+    assert event == expected
+
+
+@pytest.mark.parametrize(("stack", "scaleout"), [("dev", False), ("prod", True)])
+def test_scheduler_role_may_start_only_the_checks(
+    plans: dict[str, Plan], stack: str, scaleout: bool
+) -> None:
+    plan = plans[stack]
+    account = ACCOUNTS[stack]
+    trust = statements(named(plan, "drift-scheduler-role"), "assumeRolePolicy")
+    assert trust["ServiceAssumesRole"]["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["ServiceAssumesRole"]["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": account}
+    }
+    granted = statements(named(plan, "drift-scheduler-access"))
+    assert granted["InvokeCheck"]["Action"] == ["lambda:InvokeFunction"]
+    assert granted["InvokeCheck"]["Resource"] == [
+        f"arn:aws:lambda:eu-west-1:{account}:function:mlops-platform-{stack}-drift-check"
+    ]
+    assert granted["DeadLetters"]["Resource"] == [
+        f"arn:aws:sqs:eu-west-1:{account}:mlops-platform-{stack}-drift-dlq"
+    ]
+    if scaleout:
+        assert granted["StartScaleOut"] == {
+            "Sid": "StartScaleOut",
+            "Effect": "Allow",
+            "Action": ["states:StartExecution"],
+            "Resource": [
+                f"arn:aws:states:eu-west-1:{account}:stateMachine:"
+                f"mlops-platform-{stack}-drift-scaleout"
+            ],
+        }
+    else:
+        assert set(granted) == {"InvokeCheck", "DeadLetters", "UsePlatformKeyForDeadLetters"}
+
+
+def test_scaleout_state_machine(plans: dict[str, Plan]) -> None:
+    plan = plans["prod"]
+    account = ACCOUNTS["prod"]
+    machine = plan.one(MACHINE)
+    functions = {
+        k: f"arn:aws:lambda:eu-west-1:{account}:function:mlops-platform-prod-drift-{k}"
+        for k in ("plan", "profile", "reduce")
+    }
+    assert machine.inputs["type"] == "STANDARD"
+    assert machine.inputs["tracingConfiguration"] == {"enabled": True}
+    assert machine.inputs["encryptionConfiguration"] == {
+        "type": "CUSTOMER_MANAGED_KMS_KEY",
+        "kmsKeyId": plan.outputs["kmsKeyArn"],
+        "kmsDataKeyReusePeriodSeconds": 300,
+    }
+    assert machine.inputs["loggingConfiguration"] == {
+        "logDestination": f"arn:aws:logs:eu-west-1:{account}:log-group:"
+        "/aws/vendedlogs/states/mlops-platform-prod-drift-scaleout:*",
+        "includeExecutionData": False,
+        "level": "ERROR",
+    }
+    definition = json.loads(machine.inputs["definition"])
+    states = definition["States"]
+    assert definition["StartAt"] == "PlanWindow"
+    assert states["PlanWindow"]["Parameters"]["FunctionName"] == functions["plan"]
+    assert states["PlanWindow"]["Next"] == "ProfileObjects"
+    mapped = states["ProfileObjects"]
+    assert mapped["Type"] == "Map"
+    assert mapped["ItemProcessor"]["ProcessorConfig"] == {
+        "Mode": "DISTRIBUTED",
+        "ExecutionType": "STANDARD",
+    }
+    assert mapped["ItemReader"] == {
+        "Resource": "arn:aws:states:::s3:getObject",
+        "ReaderConfig": {"InputType": "JSON"},
+        "Parameters": {"Bucket": bucket(plan, "reports"), "Key.$": "$.manifest_key"},
+    }
+    assert mapped["ItemBatcher"] == {
+        "MaxItemsPerBatch": 20,
+        "BatchInput": {"run_id.$": "$.run_id", "request.$": "$.request"},
+    }
+    assert mapped["MaxConcurrency"] == 20
+    assert mapped["ToleratedFailurePercentage"] == 0
+    worker = mapped["ItemProcessor"]["States"]["ProfileBatch"]
+    assert worker["Parameters"]["FunctionName"] == functions["profile"]
+    assert worker["Retry"][0]["MaxAttempts"] == 6
+    assert mapped["Next"] == "Reduce"
+    assert states["Reduce"]["Parameters"]["FunctionName"] == functions["reduce"]
+    assert states["Reduce"]["End"] is True
+
+    granted = statements(named(plan, "drift-scaleout-access"))
+    assert granted["InvokeDriftFunctions"]["Resource"] == list(functions.values())
+    assert granted["ReadManifest"]["Resource"] == [
+        f"arn:aws:s3:::{bucket(plan, 'reports')}/drift-partials/*"
+    ]
+    machine_arn = (
+        f"arn:aws:states:eu-west-1:{account}:stateMachine:mlops-platform-prod-drift-scaleout"
+    )
+    assert granted["RunMapChildren"]["Resource"] == [machine_arn]
+    trust = statements(named(plan, "drift-scaleout-role"), "assumeRolePolicy")
+    assert trust["ServiceAssumesRole"]["Condition"]["ArnLike"] == {"aws:SourceArn": machine_arn}
+
+
+def test_event_bus_archives_every_event(plans: dict[str, Plan]) -> None:
+    plan = plans["staging"]
+    bus = plan.one("aws:cloudwatch/eventBus:EventBus")
+    assert bus.inputs["name"] == "mlops-platform-staging-platform-bus"
+    archive = plan.one("aws:cloudwatch/eventArchive:EventArchive")
+    assert archive.inputs["eventSourceArn"] == (
+        "arn:aws:events:eu-west-1:123456789012:event-bus/mlops-platform-staging-platform-bus"
+    )
+    assert archive.inputs["retentionDays"] == 90
+    assert "eventPattern" not in archive.inputs  # everything, not a selection
+
+
+def test_drift_disabled_registers_nothing_of_it(plan_stack: Callable[..., Plan]) -> None:
+    plan = plan_stack("dev", {"mlops-platform:drift": {"enabled": False}})
+    assert not [r for r in plan.registrations if r.type.startswith(("aws:lambda", "aws:sfn"))]
+    assert not plan.by_type(SCHEDULE)
+    assert "driftCheckFunction" not in plan.outputs
+
+
+def test_monitor_overrides_stack_thresholds_and_names_its_baseline(
+    plan_stack: Callable[..., Plan],
+) -> None:
+    plan = plan_stack(
+        "dev",
+        {
+            "mlops-platform:drift": {
+                "enabled": True,
+                "thresholds": {"psi": 0.3, "js": 0.2},
+                "minRows": 500,
+                "monitors": [
+                    {
+                        "model": "churn",
+                        "endpoint": "churn-shadow",
+                        "baselineKey": "baselines/churn-v7.json",
+                        "thresholds": {"psi": 0.1, "missingRateDelta": 0.05},
+                    }
+                ],
+            }
+        },
+    )
+    event = json.loads(plan.one(SCHEDULE).inputs["target"]["input"])
+    assert event["thresholds"] == {"psi": 0.1, "js": 0.2, "missing_rate_delta": 0.05}
+    assert event["min_rows"] == 500
+    assert event["baseline_key"] == "baselines/churn-v7.json"
+    granted = statements(named(plan, "drift-role-access"))
+    assert granted["ReadBaselines"]["Resource"] == [
+        f"arn:aws:s3:::{bucket(plan, 'model-artifacts')}/baselines/churn-v7.json"
+    ]
