@@ -3,8 +3,12 @@
 from pulumi_policy import ResourceValidationPolicy, StackValidationPolicy
 
 from .ecr import ECR_POLICIES
+from .iam import IAM_POLICIES
 from .kms import KMS_POLICIES
+from .lambda_ import LAMBDA_POLICIES
+from .logs import LOG_POLICIES
 from .messaging import MESSAGING_POLICIES
+from .orchestration import ORCHESTRATION_POLICIES
 from .provider import PROVIDER_POLICIES
 from .s3 import S3_POLICIES
 from .sagemaker import SAGEMAKER_POLICIES
@@ -20,6 +24,10 @@ POLICIES: tuple[ResourceValidationPolicy | StackValidationPolicy, ...] = (
     *SAGEMAKER_POLICIES,
     *ECR_POLICIES,
     *MESSAGING_POLICIES,
+    *IAM_POLICIES,
+    *LAMBDA_POLICIES,
+    *LOG_POLICIES,
+    *ORCHESTRATION_POLICIES,
 )
 
 __all__ = ["PACK_NAME", "POLICIES"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from pulumi_policy import PolicyProviderResource, PolicyResource, ResourceValidationArgs
@@ -174,19 +174,41 @@ _SOURCE_KEYS = ("aws:sourcearn", "aws:sourceaccount")
 _RESTRICTING_OPERATORS = ("stringequals", "stringlike", "arnequals", "arnlike")
 
 
-def _source_conditions(statement: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Restricting values of aws:SourceArn / aws:SourceAccount in a statement's Condition."""
+def restricting_conditions(
+    statement: Mapping[str, Any], wanted: Callable[[str], bool]
+) -> dict[str, list[str]]:
+    """The concrete values a statement's Condition requires for the keys `wanted` accepts
+    (given the lower-cased key), by lower-cased key. Only positive operators count (see
+    `_RESTRICTING_OPERATORS`, also under `ForAnyValue:`/`ForAllValues:`), and a value of "" or
+    "*" restricts nothing."""
     found: dict[str, list[str]] = {}
     for operator, block in mapping(statement.get("Condition")).items():
         base = str(operator).lower().split(":")[-1]
         if base not in _RESTRICTING_OPERATORS or not isinstance(block, Mapping):
             continue
         for key, values in block.items():
-            if str(key).lower() in _SOURCE_KEYS:
+            if wanted(str(key).lower()):
                 concrete = [str(v) for v in as_list(values) if str(v) not in ("", "*")]
                 if concrete:
                     found.setdefault(str(key).lower(), []).extend(concrete)
     return found
+
+
+def source_conditions(statement: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Restricting values of aws:SourceArn / aws:SourceAccount in a statement's Condition."""
+    return restricting_conditions(statement, lambda key: key in _SOURCE_KEYS)
+
+
+def foreign_source_accounts(
+    sources: Mapping[str, list[str]], own_accounts: Collection[str]
+) -> list[str]:
+    """The aws:SourceAccount values (from `source_conditions`) outside `own_accounts`; none
+    when the stack's accounts are not known."""
+    return [
+        a
+        for a in sources.get("aws:sourceaccount", [])
+        if own_accounts and _ACCOUNT_ID.match(a) and a not in own_accounts
+    ]
 
 
 def principal_account(principal: str) -> str | None:
@@ -227,7 +249,7 @@ def allow_statement_problems(
         if is_public(found):
             problems.append(f'{label} allows the public principal "*".')
             continue
-        sources = _source_conditions(statement)
+        sources = source_conditions(statement)
         for kind, values in sorted(found.items()):
             if kind == "Service":
                 if not sources:
@@ -237,15 +259,11 @@ def allow_statement_problems(
                     )
             elif kind == "AWS":
                 problems.extend(
-                    _account_principal_problems(label, values, own_accounts, account_principals)
+                    account_principal_problems(label, values, own_accounts, account_principals)
                 )
             else:
                 problems.append(f"{label} allows {kind} principal(s) {values}.")
-        foreign = [
-            a
-            for a in sources.get("aws:sourceaccount", [])
-            if own_accounts and _ACCOUNT_ID.match(a) and a not in own_accounts
-        ]
+        foreign = foreign_source_accounts(sources, own_accounts)
         if foreign:
             problems.append(
                 f"{label} limits aws:SourceAccount to {foreign}, outside this stack's accounts "
@@ -254,7 +272,7 @@ def allow_statement_problems(
     return problems
 
 
-def _account_principal_problems(
+def account_principal_problems(
     label: str, values: list[str], own_accounts: Collection[str], account_principals: bool
 ) -> list[str]:
     if not account_principals:
@@ -280,3 +298,60 @@ def is_aws_managed_key(key_id: Any) -> bool:
     """Whether a KMS key reference names an AWS-managed key (`alias/aws/<service>`), which
     the platform's key policy does not govern."""
     return isinstance(key_id, str) and "alias/aws/" in key_id
+
+
+def customer_key_problem(props: Mapping[str, Any], key: str, what: str) -> str | None:
+    """Why `props[key]` does not name a customer-managed KMS key (unset, or an AWS-managed
+    `alias/aws/...` key whose policy the platform does not govern); None when it does."""
+    if not is_set(props, key):
+        return f"{what} sets no {key}; encrypt it with the platform's customer-managed key."
+    value = known(props, key)
+    if is_aws_managed_key(value):
+        return (
+            f"{what} {key} {value!r} is an AWS-managed key; use the platform's "
+            "customer-managed key, whose policy the platform controls."
+        )
+    return None
+
+
+def number(value: Any) -> float | None:
+    """A JSON number as a float; None for anything else (booleans included)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+# ---- stack policies: linking a resource to the one it configures ------------------------------
+
+
+class Linker:
+    """Finds which of `targets` a resource's input refers to: through the property
+    dependencies of that input (which a preview knows even when the value is not), failing that
+    through an equal known name; `names` gives the names a target may be referred to by."""
+
+    def __init__(
+        self, targets: Iterable[PolicyResource], names: Callable[[PolicyResource], Iterable[str]]
+    ) -> None:
+        self.targets = list(targets)
+        self._by_urn = {t.urn: t for t in self.targets}
+        self._by_name: dict[str, PolicyResource] = {}
+        for target in self.targets:
+            for name in names(target):
+                self._by_name.setdefault(name, target)
+
+    def find(
+        self, resource: PolicyResource, prop: str, name: str | None = None
+    ) -> PolicyResource | None:
+        """The target `resource.props[prop]` refers to; `name` overrides the value compared
+        with the targets' names (for a nested or normalised value)."""
+        for dependency in resource.property_dependencies.get(prop, []):
+            if dependency.urn in self._by_urn:
+                return self._by_urn[dependency.urn]
+        if name is None:
+            value = known(resource.props, prop)
+            name = value if isinstance(value, str) else None
+        return self.named(name)
+
+    def named(self, name: str | None) -> PolicyResource | None:
+        """The target known by `name`, if any."""
+        return self._by_name.get(name) if name else None

@@ -119,7 +119,7 @@ def test_platform_key(
 
 DISABLED = {
     f"mlops-platform:{section}": {"enabled": False}
-    for section in ("dataLake", "featureStore", "modelRegistry")
+    for section in ("dataLake", "featureStore", "modelRegistry", "drift")
 }
 
 
@@ -138,6 +138,8 @@ COMPONENTS = {
     "mlops:notifications:PlatformTopic": 1,
     "mlops:registry:ModelRegistry": 1,
     "mlops:notifications:EventRoute": 1,
+    "mlops:notifications:PlatformEventBus": 1,
+    "mlops:drift:DriftMonitor": 1,
 }
 
 
@@ -181,7 +183,7 @@ def test_cli_writes_resources_json_and_prints_the_summary(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stderr
     document = json.loads((tmp_path / "dev" / "resources.json").read_text())
     assert document["stack"] == "dev"
-    assert document["resourceCount"] == len(document["resources"]) == 85
+    assert document["resourceCount"] == len(document["resources"]) == 99
     fields = {
         "urn", "type", "name", "parent", "inputs", "protect", "retainOnDelete", "aliases",
         "dependencies", "provider",
@@ -192,7 +194,7 @@ def test_cli_writes_resources_json_and_prints_the_summary(tmp_path: Path) -> Non
     assert "mlops:security:PlatformKey platform  [2 direct, 2 total]" in out
     assert re.search(r"^  aws:kms/key:Key +1$", out, re.MULTILINE)
     assert re.search(r"^  aws:s3/bucket:Bucket +7$", out, re.MULTILINE)
-    assert re.search(r"^  total +72$", out, re.MULTILINE)
+    assert re.search(r"^  total +84$", out, re.MULTILINE)
     assert "mlops:storage:DataLake lake  [2 direct, 57 total]" in out
     assert "mlops:features:FeatureStore features  [3 direct, 3 total]" in out
     assert "mlops:registry:ModelRegistry registry  [3 direct, 7 total]" in out
@@ -209,11 +211,17 @@ def temp_stack(tmp_path: Path) -> TempStack:
     """A copy of the project (sharing .venv) with one more stack file; returns (dir, name)."""
     project = tmp_path / "project"
     project.mkdir()
-    for name in ("infra", "components", "planner", "policy", "stacks"):
+    for name in ("infra", "components", "lambdas", "planner", "policy", "stacks"):
         shutil.copytree(
             PROJECT_DIR / name, project / name, ignore=shutil.ignore_patterns("__pycache__")
         )
-    for name in ("Pulumi.yaml", "Makefile", "requirements-dev.txt", "requirements-bootstrap.txt"):
+    for name in (
+        "Pulumi.yaml",
+        "Makefile",
+        "pyproject.toml",
+        "requirements-dev.txt",
+        "requirements-bootstrap.txt",
+    ):
         shutil.copy2(PROJECT_DIR / name, project / name)
     (project / ".venv").symlink_to(PROJECT_DIR / ".venv")
 

@@ -247,7 +247,8 @@ def test_explicit_provider(
 
 def test_every_policy_has_a_violating_case_here() -> None:
     # The S3 policies' cases are in test_s3_policies.py, the other services' in
-    # test_service_policies.py.
+    # test_service_policies.py, and Lambda, logs, IAM, Scheduler and Step Functions' in
+    # test_lambda_iam_policies.py.
     covered = {
         "kms-key-rotation", "kms-key-policy", "kms-key-deletion-protection", "required-tags",
         "provider-default-tags", "aws-explicit-provider",
@@ -259,6 +260,15 @@ def test_every_policy_has_a_violating_case_here() -> None:
         "sns-topic-kms-encryption", "sns-topic-policy-not-public", "sqs-queue-kms-encryption",
         "sqs-queue-message-retention", "sqs-queue-policy-not-public",
         "eventbridge-target-retry-and-dlq",
+        "iam-least-privilege", "iam-no-privilege-escalation", "iam-no-admin-managed-policies",
+        "iam-role-trust-policy",
+        "lambda-supported-runtime", "lambda-xray-tracing", "lambda-reserved-concurrency",
+        "lambda-async-failure-destination", "lambda-environment-kms-encryption",
+        "lambda-environment-no-secrets", "lambda-permission-not-public",
+        "lambda-log-group-managed",
+        "cloudwatch-log-group-retention", "cloudwatch-log-group-kms",
+        "scheduler-schedule-retry-and-dlq", "scheduler-schedule-kms",
+        "sfn-state-machine-logging", "sfn-state-machine-tracing", "sfn-state-machine-kms",
     }  # fmt: skip
     assert {p.name for p in POLICIES} == covered
 

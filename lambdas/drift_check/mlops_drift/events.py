@@ -1,0 +1,271 @@
+"""The drift-check handlers' input events and the events they put on the platform bus.
+
+Pydantic models, so a bad event is rejected at the door with a message naming the field, and
+so the JSON Schemas in `lambdas/drift_check/events/` are generated from the same definitions
+the handlers run (`python -m mlops_drift.events lambdas/drift_check/events` rewrites them; a
+test fails when they are stale).
+
+Inputs:
+- `CheckRequest`: what the EventBridge Scheduler schedule of one monitored endpoint passes
+  (`check_handler`, and `plan_handler` of the scale-out state machine).
+- `ProfileBatch`: one batch of a Step Functions Distributed Map (`profile_handler`).
+- `ReduceRequest`: the reducer's state input (`reduce_handler`).
+
+Outputs (EventBridge events, source `mlops.drift`): `DriftCheckCompleted`, `DriftDetected`,
+`DriftCheckFailed`. Their schemas describe the whole event as a consumer receives it (rule
+target, SQS message), with `detail-type` and `source` fixed.
+
+Pydantic only (no numpy): the thresholds are checked by the engine's `Thresholds.from_dict`
+in the handler, before any I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+
+from mlops_drift import settings
+
+# The same patterns as the stack configuration (components/config.py), so a name the config
+# accepts is accepted here; both end up in S3 keys, where `/` or `..` must not appear.
+ModelName = Annotated[
+    str, StringConstraints(pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$", max_length=40)
+]
+EndpointName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
+ObjectKey = Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=r"^[^/]")]
+RunId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,127}$")]
+S3Uri = Annotated[str, StringConstraints(pattern=r"^s3://[^/]+/.+")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---- inputs -------------------------------------------------------------------------------------
+
+
+class CheckRequest(_Strict):
+    """One drift check of one endpoint's capture over a window, against its model's baseline."""
+
+    model: ModelName = Field(description="Registry model whose baseline applies.")
+    endpoint: EndpointName = Field(description="SageMaker endpoint whose capture is checked.")
+    window_hours: int = Field(
+        ge=1, le=168, strict=True, description="Hours of capture, ending at `window_end`."
+    )
+    window_end: AwareDatetime | None = Field(
+        default=None,
+        description="End of the window (ISO-8601 with a UTC offset), truncated to the hour; "
+        "the schedule passes its scheduled time. Default: now, truncated to the hour.",
+    )
+    baseline_key: ObjectKey | None = Field(
+        default=None,
+        description="Key of the baseline in the baseline bucket (default "
+        f"`{settings.BASELINE_KEY}`).",
+    )
+    thresholds: dict[str, Any] | None = Field(
+        default=None,
+        description="This monitor's thresholds, over the stack defaults "
+        f"(`{settings.ENV_THRESHOLDS}`); keys as the engine's `Thresholds.from_dict` takes.",
+    )
+    feature_thresholds: dict[str, dict[str, Any]] | None = Field(
+        default=None, description="Per feature, thresholds over this monitor's."
+    )
+    critical: list[Annotated[str, StringConstraints(min_length=1)]] = Field(
+        default_factory=list, description="Features whose drift alone makes the window drift."
+    )
+    min_rows: int = Field(
+        default=100, ge=1, strict=True, description="Fewer rows give `insufficient_data`."
+    )
+
+    @field_validator("window_end")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else value.astimezone(UTC)
+
+    def resolved_baseline_key(self) -> str:
+        return self.baseline_key or settings.BASELINE_KEY.format(model=self.model)
+
+
+class BatchItem(BaseModel):
+    """One capture object of the scale-out manifest (a Distributed Map item)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    key: ObjectKey = Field(description="Key of the capture object in the capture bucket.")
+
+
+class BatchInput(BaseModel):
+    """What the Map's ItemBatcher passes to every batch (`BatchInput`)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    run_id: RunId = Field(description="Scale-out run, from the planner.")
+    request: CheckRequest = Field(description="The check request the planner received.")
+
+
+class ProfileBatch(BaseModel):
+    """One Distributed Map batch: capture objects to profile into one partial."""
+
+    # Step Functions' own batch shape; only these two keys are read.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    items: list[BatchItem] = Field(alias="Items", min_length=1, description="Capture objects.")
+    batch_input: BatchInput = Field(alias="BatchInput", description="Shared by every batch.")
+
+
+class ReduceRequest(BaseModel):
+    """The reducer's input: the planner's output, carried through the state machine."""
+
+    # The state machine may carry more (the manifest's key, the Map's result); not read.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    run_id: RunId = Field(description="Scale-out run, from the planner.")
+    request: CheckRequest = Field(description="The check request the planner received.")
+
+
+# ---- events put on the bus ----------------------------------------------------------------------
+
+
+class Window(_Strict):
+    """The checked window: hour-aligned, `start` inclusive, `end` exclusive, UTC."""
+
+    start: datetime
+    end: datetime
+    hours: int
+
+
+class ReportUris(_Strict):
+    """Where the reports of this check were written."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    json_uri: S3Uri = Field(alias="json")
+    html: S3Uri
+
+
+class _Detail(_Strict):
+    check_id: str = Field(
+        description="`<model>/<window end>`: the same for every retry of one check, so "
+        "consumers can drop duplicates."
+    )
+    model: str
+    endpoint: str
+    window: Window
+    mode: Literal["single", "scaleout"] = Field(description="One Lambda or the Distributed Map.")
+    baseline: S3Uri
+    report: ReportUris
+    rows: int = Field(ge=0, description="Records read from the window's capture.")
+    malformed: int = Field(ge=0, description="Capture lines that could not be read.")
+
+
+class CompletedDetail(_Detail):
+    """A check that ran; `drift` is null when the window had too few rows for a verdict."""
+
+    status: Literal["ok", "insufficient_data"]
+    drift: bool | None
+    drifted_share: float | None
+    drifted_features: list[str]
+    critical_drifted: list[str]
+
+
+class DetectedDetail(_Detail):
+    """A window that drifted by the decision rule."""
+
+    drifted_share: float | None
+    drifted_features: list[str]
+    critical_drifted: list[str]
+
+
+class FailedDetail(_Detail):
+    """A check that could not give a verdict because the data is wrong; never a verdict."""
+
+    reason: Literal["schema_mismatch"]
+    message: str
+
+
+class _Event(BaseModel):
+    # An EventBridge event as a target receives it; the envelope's other keys (id, time,
+    # account, region, resources, version) are EventBridge's and pass through.
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    source: Literal["mlops.drift"]
+
+
+class DriftCheckCompleted(_Event):
+    """Every check that wrote a report with status `ok` or `insufficient_data`."""
+
+    detail_type: Literal["DriftCheckCompleted"] = Field(alias="detail-type")
+    detail: CompletedDetail
+
+
+class DriftDetected(_Event):
+    """A check whose window drifted (in addition to its `DriftCheckCompleted`)."""
+
+    detail_type: Literal["DriftDetected"] = Field(alias="detail-type")
+    detail: DetectedDetail
+
+
+class DriftCheckFailed(_Event):
+    """A check whose capture does not match the baseline's features."""
+
+    detail_type: Literal["DriftCheckFailed"] = Field(alias="detail-type")
+    detail: FailedDetail
+
+
+# Detail type → detail model, for the handlers putting them.
+DETAILS: dict[str, type[_Detail]] = {
+    settings.EVENT_COMPLETED: CompletedDetail,
+    settings.EVENT_DETECTED: DetectedDetail,
+    settings.EVENT_FAILED: FailedDetail,
+}
+
+# Schema file stem → model. Inputs are validated as the handlers read them; events by alias.
+SCHEMAS: dict[str, type[BaseModel]] = {
+    "CheckRequest": CheckRequest,
+    "ProfileBatch": ProfileBatch,
+    "ReduceRequest": ReduceRequest,
+    settings.EVENT_COMPLETED: DriftCheckCompleted,
+    settings.EVENT_DETECTED: DriftDetected,
+    settings.EVENT_FAILED: DriftCheckFailed,
+}
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """The JSON Schema of every model in `SCHEMAS`, by file stem."""
+    out: dict[str, dict[str, Any]] = {}
+    for stem, model in SCHEMAS.items():
+        schema = model.model_json_schema(by_alias=True, mode="validation")
+        out[stem] = {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": f"https://mlops-platform/drift/{stem}.schema.json",
+            **schema,
+        }
+    return out
+
+
+def render_schema(schema: dict[str, Any]) -> str:
+    """The committed text of one schema (stable key order, trailing newline)."""
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+def write_schemas(directory: Path) -> list[Path]:
+    """Write `<stem>.schema.json` for every model into `directory`; return the paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for stem, schema in json_schemas().items():
+        path = directory / f"{stem}.schema.json"
+        path.write_text(render_schema(schema), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parents[1] / "events"
+    for written in write_schemas(target):
+        print(written)

@@ -1,0 +1,114 @@
+"""The JSON Schemas in `lambdas/drift_check/events/`: generated from the models, and true.
+
+The committed files must be what `mlops_drift.events` generates now (regenerate with
+`python -m mlops_drift.events lambdas/drift_check/events`); the events the handlers put on the
+bus, as a subscriber's queue receives them, must validate against them; so must the input
+events the scheduler and the state machine pass, and the bad ones must not.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import handler
+import pytest
+from jsonschema import Draft202012Validator, ValidationError
+from mlops_drift import settings
+from mlops_drift.events import SCHEMAS, json_schemas, render_schema, write_schemas
+
+from tests.drift.conftest import (
+    WINDOW_END,
+    Aws,
+    FakeContext,
+    capture_lines,
+    churn_baseline,
+    churn_records,
+    load_event,
+    write_window,
+)
+
+EVENTS_DIR = Path(__file__).parents[2] / "lambdas" / "drift_check" / "events"
+EMITTED = (settings.EVENT_COMPLETED, settings.EVENT_DETECTED, settings.EVENT_FAILED)
+
+
+def validator(stem: str) -> Draft202012Validator:
+    schema = json.loads((EVENTS_DIR / f"{stem}.schema.json").read_text())
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def test_committed_schemas_are_generated_from_the_models(tmp_path: Path) -> None:
+    committed = sorted(p.name for p in EVENTS_DIR.glob("*.schema.json"))
+    assert committed == sorted(f"{stem}.schema.json" for stem in SCHEMAS), (
+        "regenerate: python -m mlops_drift.events lambdas/drift_check/events"
+    )
+    for stem, schema in json_schemas().items():
+        assert (EVENTS_DIR / f"{stem}.schema.json").read_text() == render_schema(schema), (
+            f"{stem}.schema.json is stale; regenerate: "
+            "python -m mlops_drift.events lambdas/drift_check/events"
+        )
+    written = write_schemas(tmp_path)
+    assert [p.read_text() for p in written] == [(EVENTS_DIR / p.name).read_text() for p in written]
+
+
+@pytest.mark.parametrize("stem", sorted(SCHEMAS))
+def test_schemas_are_valid_draft_2020_12(stem: str) -> None:
+    Draft202012Validator.check_schema(json.loads((EVENTS_DIR / f"{stem}.schema.json").read_text()))
+
+
+def test_emitted_events_validate_against_their_schemas(aws: Aws, context: FakeContext) -> None:
+    # GIVEN a drifted window, a stable one, an empty one and a mismatched one, checked in turn
+    aws.put_baseline(churn_baseline())
+    received: list[dict[str, Any]] = []
+    write_window(aws, drifted=True)
+    handler.check_handler(load_event("check_request.json"), context)
+    received += aws.received()
+    for hours_ago in (1, 2):
+        event = {**load_event("check_request.json"), "window_hours": 1}
+        event["window_end"] = WINDOW_END.replace(hour=6 + hours_ago).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if hours_ago == 2:
+            lines = [
+                line.replace(b'"data":"', b'"data":"1,', 1)
+                for line in capture_lines(churn_records(3, 50), "csv", WINDOW_END)
+            ]
+            aws.put_capture("AllTraffic", WINDOW_END.replace(hour=7), "new.jsonl", lines)
+        handler.check_handler(event, context)
+        received += aws.received()
+
+    # THEN every detail type was put, and each event validates against its schema
+    assert sorted(e["detail-type"] for e in received) == sorted(
+        [*EMITTED, settings.EVENT_COMPLETED]
+    )
+    for event in received:
+        validator(event["detail-type"]).validate(event)
+        assert event["source"] == settings.EVENT_SOURCE
+
+    # AND the schema is not vacuous: a detail without its model, or of the wrong type, fails
+    completed = next(e for e in received if e["detail-type"] == settings.EVENT_COMPLETED)
+    broken = {**completed, "detail": {k: v for k, v in completed["detail"].items() if k != "model"}}
+    with pytest.raises(ValidationError, match="'model' is a required property"):
+        validator(settings.EVENT_COMPLETED).validate(broken)
+    with pytest.raises(ValidationError, match="'DriftCheckCompleted' was expected"):
+        validator(settings.EVENT_COMPLETED).validate({**completed, "detail-type": "DriftDetected"})
+
+
+@pytest.mark.parametrize(
+    ("fixture", "stem"),
+    [
+        ("check_request.json", "CheckRequest"),
+        ("check_request_tuned.json", "CheckRequest"),
+        ("map_batch.json", "ProfileBatch"),
+        ("reduce_input.json", "ReduceRequest"),
+    ],
+)
+def test_input_fixtures_validate(fixture: str, stem: str) -> None:
+    validator(stem).validate(load_event(fixture))
+
+
+@pytest.mark.parametrize(
+    "fixture", ["bad_missing_model.json", "bad_unknown_field.json", "bad_window_hours_zero.json"]
+)
+def test_bad_input_fixtures_do_not_validate(fixture: str) -> None:
+    with pytest.raises(ValidationError):
+        validator("CheckRequest").validate(load_event(fixture))
