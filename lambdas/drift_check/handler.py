@@ -20,21 +20,21 @@ import os
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-import boto3  # type: ignore[import-untyped]
+import boto3
 import orjson
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config  # type: ignore[import-untyped]
-from botocore.exceptions import ClientError  # type: ignore[import-untyped]
+from botocore.config import Config
+from botocore.exceptions import ClientError
 from mlops_drift import settings
 from mlops_drift.baseline import Baseline, BaselineError, load_baseline
-from mlops_drift.capture import SCHEMA_TOLERANCE, CaptureStats, SchemaMismatch, profile_capture
+from mlops_drift.capture import CaptureStats, SchemaMismatch, profile_capture, schema_problem
 from mlops_drift.check import REPORT_KIND, Thresholds, check
 from mlops_drift.events import (
     DETAILS,
@@ -391,9 +391,10 @@ def publish(
         ContentType="text/html; charset=utf-8",
     )
     uris = {"json": f"s3://{bucket}/{json_key}", "html": f"s3://{bucket}/{html_key}"}
-    put_metrics(run, report, stats)
     entries = event_entries(run, report, stats, uris)
     put_events(clients.events, entries)
+    # After the events: a run whose events failed is retried, and must not count twice.
+    put_metrics(run, report, stats)
     logger.info(
         "drift check done",
         extra={
@@ -660,50 +661,10 @@ def profile_batch(batch: ProfileBatch, env: Env, clients: Clients) -> dict[str, 
         "batch_id": bid,
         "keys": sorted(keys),
         "window": window_to_dict(profile),
-        "stats": _stats_to_dict(stats),
+        "stats": asdict(stats),
     }
     put_json(clients.s3, env.reports_bucket, key, partial)
     return {"partial_key": key, "batch_id": bid, "objects": len(keys), "records": stats.records}
-
-
-def _stats_to_dict(stats: CaptureStats) -> dict[str, Any]:
-    return {
-        "lines": stats.lines,
-        "records": stats.records,
-        "malformed": stats.malformed,
-        "mismatched": stats.mismatched,
-        "invalid": dict(stats.invalid),
-        "sources": stats.sources,
-        "examples": list(stats.examples),
-    }
-
-
-def _add_stats(total: CaptureStats, part: Mapping[str, Any]) -> None:
-    total.lines += int(part["lines"])
-    total.records += int(part["records"])
-    total.malformed += int(part["malformed"])
-    total.mismatched += int(part["mismatched"])
-    total.sources += int(part["sources"])
-    for name, count in part["invalid"].items():
-        total.invalid[name] = total.invalid.get(name, 0) + int(count)
-    room = MAX_EXAMPLES - len(total.examples)
-    total.examples.extend(part["examples"][: max(room, 0)])
-
-
-def schema_problem(stats: CaptureStats, tolerance: float = SCHEMA_TOLERANCE) -> str | None:
-    """The capture reader's schema rule applied to a whole window's merged statistics."""
-    if stats.mismatched and stats.mismatched > tolerance * stats.lines:
-        return (
-            f"the capture does not match the baseline: {stats.mismatched} of {stats.lines} "
-            "lines have records that do not fit it (see the quoted malformed lines)"
-        )
-    for name, count in sorted(stats.invalid.items()):
-        if count > tolerance * stats.records:
-            return (
-                f"the capture does not match the baseline: feature {name!r} is numeric in the "
-                f"baseline, but {count} of {stats.records} values are not numbers"
-            )
-    return None
 
 
 def reduce(
@@ -752,7 +713,7 @@ def reduce(
     stats = CaptureStats()
     for partial in partials:
         profile = merge(profile, window_from_dict(baseline, partial["window"]))
-        _add_stats(stats, partial["stats"])
+        stats.merge(CaptureStats(**partial["stats"]), max_examples=MAX_EXAMPLES)
 
     run = CheckRun(request=request, window=window, env=env, mode="scaleout", objects=len(manifest))
     problem = schema_problem(stats)

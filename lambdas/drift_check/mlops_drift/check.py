@@ -77,7 +77,7 @@ class Thresholds:
         if not isinstance(values, Mapping):
             raise ValueError(f"thresholds: expected an object, got {values!r}")
         names = [f.name for f in fields(cls)]
-        chosen: dict[str, float | None] = {}
+        chosen: dict[str, Any] = {}  # every value is checked below first
         for key, value in values.items():
             if key not in names:
                 raise ValueError(
@@ -101,7 +101,7 @@ class Thresholds:
             ):
                 raise ValueError(f"thresholds: {key!r} must be {accepted}, got {value!r}")
             chosen[key] = float(value)
-        return cls(**chosen)  # type: ignore[arg-type]
+        return cls(**chosen)
 
     def to_dict(self) -> dict[str, float | None]:
         """The thresholds as a JSON object (the keys `from_dict` accepts)."""
