@@ -418,3 +418,39 @@ def test_monitor_overrides_stack_thresholds_and_names_its_baseline(
     assert granted["ReadBaselines"]["Resource"] == [
         f"arn:aws:s3:::{bucket(plan, 'model-artifacts')}/baselines/churn-v7.json"
     ]
+
+
+def _walk_states(states: dict[str, Any], start: str) -> list[str]:
+    """Every state reachable from `start`; asserts each transition names a state that exists."""
+    seen: list[str] = []
+    todo = [start]
+    while todo:
+        name = todo.pop()
+        assert name in states, f"transition to a missing state {name!r}"
+        if name in seen:
+            continue
+        seen.append(name)
+        state = states[name]
+        assert state.get("End") is True or "Next" in state, f"{name} neither ends nor moves on"
+        if "Next" in state:
+            todo.append(state["Next"])
+    return seen
+
+
+def test_scaleout_definition_is_well_formed_amazon_states_language(plans: dict[str, Plan]) -> None:
+    definition = json.loads(plans["prod"].one(MACHINE).inputs["definition"])
+    states = definition["States"]
+    assert sorted(_walk_states(states, definition["StartAt"])) == sorted(states)
+    inner = states["ProfileObjects"]["ItemProcessor"]
+    assert sorted(_walk_states(inner["States"], inner["StartAt"])) == sorted(inner["States"])
+    tasks = [s for s in states.values() if s["Type"] == "Task"] + [
+        s for s in inner["States"].values() if s["Type"] == "Task"
+    ]
+    for task in tasks:
+        # The optimised Lambda integration; its payload is the state's input.
+        assert task["Resource"] == "arn:aws:states:::lambda:invoke"
+        assert task["Parameters"]["Payload.$"] == "$"
+        for retry in task["Retry"]:
+            assert retry["BackoffRate"] >= 1
+            assert retry["MaxAttempts"] >= 1
+    assert {s["Type"] for s in states.values()} <= {"Task", "Map", "Pass", "Choice", "Succeed"}
