@@ -550,6 +550,9 @@ def scheduler_policy(
     """Start the checks; park undeliverable invocations in the dead-letter queue."""
     statements = [
         iam.allow("InvokeCheck", ["lambda:InvokeFunction"], [function_arn]),
+        # Schedules are encrypted with the platform key; Scheduler decrypts the target's input
+        # with this role when it runs one.
+        iam.allow("DecryptSchedules", ["kms:Decrypt"], [kms_key_arn]),
         iam.allow("DeadLetters", ["sqs:SendMessage"], [queue_arn]),
         iam.allow(
             "UsePlatformKeyForDeadLetters",

@@ -304,7 +304,13 @@ def test_scheduler_role_may_start_only_the_checks(
             ],
         }
     else:
-        assert set(granted) == {"InvokeCheck", "DeadLetters", "UsePlatformKeyForDeadLetters"}
+        assert set(granted) == {
+            "InvokeCheck",
+            "DecryptSchedules",
+            "DeadLetters",
+            "UsePlatformKeyForDeadLetters",
+        }
+    assert granted["DecryptSchedules"]["Resource"] == [plan.outputs["kmsKeyArn"]]
 
 
 def test_scaleout_state_machine(plans: dict[str, Plan]) -> None:
