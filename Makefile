@@ -19,7 +19,7 @@ LAYER_DIR := build/lambda/drift-layer
 # The Lambda Python runtime ships boto3 and these; the layer does not carry a second copy.
 LAMBDA_RUNTIME_PROVIDES := botocore jmespath python-dateutil six urllib3
 
-.PHONY: help setup plan plan-all test lint format docs lock clean lambda-layer
+.PHONY: help setup plan plan-all test lint format docs lock clean lambda-layer bench
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -27,6 +27,12 @@ help:  ## List the targets.
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
 	.tools/bin/python -m pip install --quiet --require-hashes -r requirements-bootstrap.txt
+
+# The drift benchmark's environment, apart from .venv (Evidently needs pandas < 3).
+BENCH_VENV := build/bench-venv
+BENCH_PY := $(BENCH_VENV)/bin/python
+BENCH_STAMP := $(BENCH_VENV)/.synced
+BENCH_ARGS ?=
 
 # Bytecode is compiled at install time: on machines that set PYTHONDONTWRITEBYTECODE, Python
 # would otherwise compile pulumi_aws from source again on every plan and test run.
@@ -70,6 +76,7 @@ lock: | $(UV)  ## Recompile the hash-pinned requirements files from pyproject.to
 		--python-version $(LAMBDA_PYTHON) --python-platform $(LAMBDA_PLATFORM) \
 		-c requirements-dev.txt -o lambdas/drift_check/requirements.txt \
 		$(foreach p,$(LAMBDA_RUNTIME_PROVIDES),--no-emit-package $(p))
+	$(UV) pip compile --quiet bench/requirements.in --generate-hashes --python-version 3.11 -c requirements-dev.txt -o bench/requirements.txt
 
 clean:  ## Remove build output and environments.
 	rm -rf build .venv .tools .mypy_cache .ruff_cache .pytest_cache
@@ -82,3 +89,12 @@ lambda-layer: | $(UV)  ## Build the drift-check layer zip (arm64 wheels, hash-ch
 	cd $(LAYER_DIR) && find . -name '__pycache__' -prune -o -type f -print | LC_ALL=C sort \
 		| TZ=UTC zip -q -X -D -@ ../drift-layer.zip
 	@echo "layer: $$(du -sh $(LAYER_DIR) | cut -f1) unzipped, $$(du -h $(LAYER_DIR).zip | cut -f1) zipped"
+
+$(BENCH_STAMP): bench/requirements.txt | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(BENCH_VENV)
+	$(UV) pip sync --quiet --require-hashes --compile-bytecode --python $(BENCH_PY) bench/requirements.txt
+	$(UV) pip install --quiet --no-deps --no-build-isolation --python $(BENCH_PY) -e .
+	touch $@
+
+bench: $(BENCH_STAMP) lambda-layer  ## Drift benchmark vs Evidently and scipy (minutes; not in test): BENCH_ARGS=--quick
+	$(BENCH_PY) -m bench.drift $(BENCH_ARGS)

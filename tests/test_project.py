@@ -126,6 +126,8 @@ def test_requirements_are_exact_pins_with_hashes() -> None:
         "requirements-dev.txt",
         "requirements-bootstrap.txt",
         "policy/requirements.txt",
+        "lambdas/drift_check/requirements.txt",
+        "bench/requirements.txt",
     ):
         text = (ROOT / name).read_text()
         requirements = re.findall(r"^([A-Za-z0-9_.\-\[\]]+)(.*?)(?=^\S|\Z)", text, re.M | re.S)
@@ -146,3 +148,8 @@ def test_runtime_pins_are_the_dev_pins() -> None:
     )
     assert {k: dev[k] for k in runtime} == runtime
     assert {k: dev[k] for k in pack} == pack
+    # The drift-check layer carries exactly the versions the tests ran with.
+    layer = pins("lambdas/drift_check/requirements.txt")
+    assert {k: dev[k] for k in layer} == layer
+    assert {"numpy", "orjson", "aws-lambda-powertools"} <= set(layer)
+    assert not {"boto3", "botocore", "scipy", "pandas", "pyarrow"} & set(layer)
