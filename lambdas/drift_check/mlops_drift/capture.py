@@ -13,10 +13,10 @@ The reader holds at most `chunk_rows` records (plus one line's batch) at a time:
 `chunk_rows` records become columns, are profiled on the baseline's bins and merged into the
 running profile, so memory does not grow with the window.
 
-Speed: each line is parsed once with orjson; CSV payloads, the common case, are only validated
-per line (field counts) and kept as text, and a chunk's CSV text is split once and converted
-per column with one numpy call. Per-field Python work happens only for JSON payloads and for
-columns that hold missing or invalid values.
+Speed: runs of lines that are all one plain CSV row per side (the common case) are taken in
+bulk (`_Reader._plain`), anything else line by line (`_Reader._line`); a chunk's CSV rows are
+converted by one `np.loadtxt` call (`_load_rows`), field by field only when numpy cannot be
+trusted to read them as `float()` would.
 
 Numpy, orjson and the standard library only: this module runs in the Lambda.
 """
@@ -26,9 +26,13 @@ from __future__ import annotations
 import base64
 import binascii
 import csv
+import io
 import math
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import itemgetter
 from typing import Any, Final, Protocol
 
 import numpy as np
@@ -335,48 +339,79 @@ class _Side:
         return out
 
     def _csv_columns(self, stats: CaptureStats) -> dict[int, np.ndarray]:
-        """Columns of the pending CSV rows: numpy's C reader first, field by field if it fails."""
+        """Columns of the pending CSV rows: one C-level read of the chunk, field by field if
+        that cannot be trusted (a value that is not a number, rare control characters)."""
         rows = self.csv_rows
         if not rows:
             return {}
-        numeric = _load_csv(rows, self.numeric_index, np.float64)
-        categorical = _load_csv(rows, self.categorical_index, object)
-        fields: list[str] = []
-        if numeric is None or categorical is None:
-            # Empty or invalid fields: split once and convert column by column.
-            fields = ",".join(rows).split(",") if self.width > 1 else rows
-        out: dict[int, np.ndarray] = {}
-        for k, j in enumerate(self.numeric_index):
-            if numeric is not None:
-                # A copy, so a column does not keep the whole chunk's matrix alive.
-                column = numeric[:, k].copy()
-                _drop_infinite(column, self.names[j], stats)
-            else:
-                column = _numeric(fields[j :: self.width], self.names[j], stats)
-            out[j] = column
-        for k, j in enumerate(self.categorical_index):
-            if categorical is not None:
-                out[j] = categorical[:, k].copy()
-            else:
-                out[j] = _categorical(fields[j :: self.width])
+        loaded = _load_rows(rows, self.numeric_index, self.categorical_index)
+        if loaded is not None:
+            out: dict[int, np.ndarray] = {}
+            for j, column in loaded.items():
+                if not self.categorical[j]:
+                    _drop_infinite(column, self.names[j], stats)
+                out[j] = column
+            return out
+        # Invalid fields: split once and convert column by column.
+        fields = ",".join(rows).split(",") if self.width > 1 else rows
+        out = {}
+        for j in self.numeric_index:
+            out[j] = _numeric(fields[j :: self.width], self.names[j], stats)
+        for j in self.categorical_index:
+            out[j] = _categorical(fields[j :: self.width])
         return out
 
 
-def _load_csv(rows: list[str], usecols: list[int], dtype: Any) -> np.ndarray | None:
-    """Columns `usecols` of validated CSV rows by numpy's C reader; None when it cannot.
+_EMPTY_FIELD: Final = re.compile(",(?=,)")
+"""A comma followed by a comma: the field between them is empty."""
+_MISSING: Final = "\x0bnan"
+"""What an empty field becomes before numpy reads the chunk: NaN to numpy's float reader (which,
+as `float()`, skips the leading whitespace), recognisable in a categorical column."""
+_FLOAT_DIFFERS: Final = ("\x1c", "\x1d", "\x1e", "\x1f")
+"""Characters numpy's float reader skips as whitespace but `float()` refuses."""
 
-    It cannot when a numeric field is empty or not a number; nor, silently, on an empty row,
-    which it skips (caught by the row count). Comment characters are plain data here.
+
+def _load_rows(
+    rows: list[str], numeric: list[int], categorical: list[int]
+) -> dict[int, np.ndarray] | None:
+    """Columns of validated CSV rows (each exactly the side's width, no quotes or line breaks)
+    by one call of numpy's C reader; None when it cannot be trusted to read them as `float()`
+    and `str.split` would.
+
+    Every row is framed by an empty field on each side (`,row,`), so that each empty field of
+    the data, first and last included, is a comma followed by a comma; one regex pass turns it
+    into `_MISSING`, which numpy reads as NaN (as `_float` reads ""), and which becomes "" again
+    in categorical columns. Numeric columns come as float64, categorical ones as `str` objects,
+    each a copy that does not keep the chunk's record array alive.
     """
-    if not usecols:
-        return np.empty((len(rows), 0), dtype=dtype)
+    text = "," + ",\n,".join(rows) + ","
+    if any(char in text for char in _FLOAT_DIFFERS) or _MISSING in text:
+        return None
+    filled = _EMPTY_FIELD.sub("," + _MISSING, text)
+    columns = [*numeric, *categorical]
+    dtype = np.dtype(
+        [(f"f{j}", np.float64) for j in numeric] + [(f"f{j}", object) for j in categorical]
+    )
     try:
-        array = np.loadtxt(
-            rows, delimiter=",", usecols=usecols, dtype=dtype, comments=None, ndmin=2
+        # The frame shifts every field one column to the right.
+        records = np.loadtxt(
+            io.StringIO(filled),
+            delimiter=",",
+            usecols=[j + 1 for j in columns],
+            dtype=dtype,
+            comments=None,
+            ndmin=1,
         )
     except ValueError:
         return None
-    return array if array.shape == (len(rows), len(usecols)) else None
+    if records.shape != (len(rows),):
+        return None
+    out = {j: records[f"f{j}"].copy() for j in columns}
+    if len(filled) != len(text):
+        for j in categorical:
+            column = out[j]
+            column[column == _MISSING] = ""
+    return out
 
 
 def _names(names: Sequence[str], limit: int = 8) -> str:
@@ -449,8 +484,9 @@ def _category(value: Any) -> str | None:
     return orjson.dumps(value).decode()
 
 
-def _iter_lines(stream: BinaryReadable) -> Iterator[bytes]:
-    """Lines of a stream read in 1 MiB blocks (works on objects that cannot iterate lines)."""
+def _iter_blocks(stream: BinaryReadable) -> Iterator[list[bytes]]:
+    """Lines of a stream, a list per 1 MiB block read (works on objects that cannot iterate
+    lines); a line cut by a block's end comes whole in the next list."""
     pending: list[bytes] = []
     while True:
         block = stream.read(_BLOCK)
@@ -467,9 +503,38 @@ def _iter_lines(stream: BinaryReadable) -> Iterator[bytes]:
         tail = lines.pop()
         if tail:
             pending.append(tail)
-        yield from lines
+        yield lines
     if pending:
-        yield b"".join(pending)
+        yield [b"".join(pending)]
+
+
+def _csv_rows(side: _Side, parts: list[Any]) -> list[str]:
+    """The rows of capture parts that are each one plain CSV row of the side's width, as
+    `_Reader._line` takes inline; raises `_NotPlainError` (or KeyError, TypeError) when one
+    is not."""
+    rows = list(map(_DATA, parts))
+    if list(map(_ENCODING, parts)).count("CSV") != len(parts):
+        raise _NotPlainError
+    text = "\n".join(rows)  # TypeError when a row is not text
+    if text.count("\n") != len(rows) - 1 or "\r" in text or '"' in text:
+        raise _NotPlainError
+    if side.commas:
+        if list(map(str.count, rows, repeat(","))).count(side.commas) != len(rows):
+            raise _NotPlainError
+    elif "," in text or "" in rows:
+        raise _NotPlainError
+    return rows
+
+
+class _NotPlainError(Exception):
+    """A block of lines is not all plain one-row CSV capture: read it line by line."""
+
+
+_CAPTURE: Final = itemgetter("captureData")
+_INPUT: Final = itemgetter("endpointInput")
+_OUTPUT: Final = itemgetter("endpointOutput")
+_DATA: Final = itemgetter("data")
+_ENCODING: Final = itemgetter("encoding")
 
 
 def _content_kind(part: dict[str, Any]) -> tuple[str, Any]:
@@ -544,23 +609,60 @@ class _Reader:
     def read(
         self, streams: Iterable[tuple[str, BinaryReadable]]
     ) -> Iterator[dict[str, np.ndarray]]:
-        stats, parse, chunk_rows = self.stats, self._line, self.chunk_rows
+        stats, chunk_rows = self.stats, self.chunk_rows
         for source, stream in streams:
             stats.sources += 1
-            for lineno, raw in enumerate(_iter_lines(stream), 1):
-                if not raw or raw.isspace():
-                    continue
-                stats.lines += 1
-                try:
-                    parse(raw)
-                except _LineError as error:
-                    self._malformed(source, lineno, raw, error)
-                    continue
-                if self.pending >= chunk_rows:
-                    yield self._take()
+            lineno = 0
+            for block in _iter_blocks(stream):
+                # A block's lines in parts that fill the chunk at most: all plain CSV (the
+                # common case) in bulk, any other part line by line, exactly as one at a time.
+                start, end = 0, len(block)
+                while start < end:
+                    stop = min(end, start + chunk_rows - self.pending)
+                    part = block if stop - start == end else block[start:stop]
+                    if not self._plain(part):
+                        yield from self._lines(source, lineno + start, part)
+                    if self.pending >= chunk_rows:
+                        yield self._take()
+                    start = stop
+                lineno += end
         if self.pending:
             yield self._take()
         self._check_schema()
+
+    def _plain(self, raws: list[bytes]) -> bool:
+        """Take lines that are all one plain CSV row per side in bulk; False (nothing taken)
+        when one is not. Takes what `_line` would take inline, line by line."""
+        loads, outputs = orjson.loads, self.outputs
+        try:
+            captures = [loads(raw)["captureData"] for raw in raws]
+            rows = _csv_rows(self.inputs, list(map(_INPUT, captures)))
+            out_rows = _csv_rows(outputs, list(map(_OUTPUT, captures))) if outputs else []
+        except (orjson.JSONDecodeError, _NotPlainError, KeyError, TypeError, IndexError):
+            return False
+        self.inputs.csv_rows.extend(rows)
+        if outputs is not None:
+            outputs.csv_rows.extend(out_rows)
+        self.pending += len(raws)
+        self.stats.lines += len(raws)
+        return True
+
+    def _lines(
+        self, source: str, lineno: int, raws: list[bytes]
+    ) -> Iterator[dict[str, np.ndarray]]:
+        """One line at a time: blank lines skipped, malformed ones counted and quoted."""
+        stats, parse, chunk_rows = self.stats, self._line, self.chunk_rows
+        for number, raw in enumerate(raws, lineno + 1):
+            if not raw or raw.isspace():
+                continue
+            stats.lines += 1
+            try:
+                parse(raw)
+            except _LineError as error:
+                self._malformed(source, number, raw, error)
+                continue
+            if self.pending >= chunk_rows:
+                yield self._take()
 
     def _line(self, raw: bytes) -> None:
         try:

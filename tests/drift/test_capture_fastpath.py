@@ -1,0 +1,202 @@
+"""The capture reader's bulk path (plain one-row CSV lines, read a block and a chunk at a time)
+gives exactly what the careful path (one line, one field at a time) gives.
+
+`slow()` switches the bulk path off: every line goes through `_Reader._line` and every chunk's
+CSV rows are split and converted field by field, as before the bulk path existed.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from unittest import mock
+
+import numpy as np
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from mlops_drift import capture
+from mlops_drift.baseline import Baseline, build_baseline
+from mlops_drift.capture import CaptureStats, profile_capture, read_capture_columns
+from mlops_drift.window import window_to_dict
+
+
+def make_baseline() -> Baseline:
+    rng = np.random.default_rng(11)
+    n = 400
+    columns: dict[str, np.ndarray] = {
+        "age": rng.integers(18, 80, n).astype(float),
+        "plan": rng.choice(np.array(["monthly", "yearly", "nan"], dtype=object), n),
+        "income": rng.lognormal(10.8, 0.4, n),
+        "score": rng.random(n),
+    }
+    return build_baseline(columns, categorical=["plan"], outputs=["score"])
+
+
+BASELINE = make_baseline()
+"""Inputs age (numeric), plan (categorical), income (numeric); output score."""
+
+
+def capture_line(data: Any, out: Any = "0.5", *, encoding: str = "CSV") -> str:
+    return orjson.dumps(
+        {
+            "captureData": {
+                "endpointInput": {
+                    "observedContentType": "text/csv",
+                    "data": data,
+                    "encoding": encoding,
+                },
+                "endpointOutput": {
+                    "observedContentType": "text/csv",
+                    "data": out,
+                    "encoding": "CSV",
+                },
+            },
+            "eventMetadata": {"eventId": "e", "inferenceTime": "2026-11-27T10:00:00Z"},
+            "eventVersion": "0",
+        }
+    ).decode()
+
+
+def streams(*lines: str) -> list[tuple[str, io.BytesIO]]:
+    return [("mem.jsonl", io.BytesIO(("\n".join(lines) + "\n").encode()))]
+
+
+@contextmanager
+def slow() -> Iterator[None]:
+    with (
+        mock.patch.object(capture._Reader, "_plain", return_value=False),
+        mock.patch.object(capture, "_load_rows", return_value=None),
+    ):
+        yield
+
+
+def profile_both(lines: list[str], chunk_rows: int = 50_000) -> tuple[Any, Any]:
+    options: dict[str, Any] = {"chunk_rows": chunk_rows, "schema_tolerance": 1.0}
+    fast = profile_capture(BASELINE, streams(*lines), **options)
+    with slow():
+        careful = profile_capture(BASELINE, streams(*lines), **options)
+    return fast, careful
+
+
+def columns_both(lines: list[str], chunk_rows: int = 50_000) -> tuple[Any, Any]:
+    def read() -> tuple[list[dict[str, list[Any]]], CaptureStats]:
+        stats = CaptureStats()
+        chunks = read_capture_columns(
+            BASELINE, streams(*lines), chunk_rows=chunk_rows, stats=stats, schema_tolerance=1.0
+        )
+        return [{k: _plain(v) for k, v in c.items()} for c in chunks], stats
+
+    fast = read()
+    with slow():
+        careful = read()
+    return fast, careful
+
+
+def _plain(array: np.ndarray) -> list[Any]:
+    """Comparable values: NaN as a marker (NaN != NaN), text as is."""
+    return ["NaN" if isinstance(v, float) and math.isnan(v) else v for v in array.tolist()]
+
+
+def assert_same(lines: list[str], chunk_rows: int = 50_000) -> tuple[Any, CaptureStats]:
+    (fast, fast_stats), (careful, careful_stats) = profile_both(lines, chunk_rows)
+    # repr: a mean may be NaN (overflowing sums of huge values), and NaN != NaN
+    assert repr(window_to_dict(fast)) == repr(window_to_dict(careful))
+    assert fast_stats == careful_stats
+    (fast_columns, _), (careful_columns, _) = columns_both(lines, chunk_rows)
+    assert fast_columns == careful_columns
+    return fast_columns, fast_stats
+
+
+def test_bulk_path_is_taken_for_plain_csv() -> None:
+    lines = [capture_line(f"{i},monthly,{i * 10}") for i in range(50)]
+    with mock.patch.object(capture._Reader, "_line", side_effect=AssertionError("per line")):
+        profile, stats = profile_capture(BASELINE, streams(*lines))
+    assert (profile.rows, stats.lines, stats.malformed) == (50, 50, 0)
+
+
+def test_empty_fields_at_line_start_middle_and_end_are_missing() -> None:
+    lines = [
+        capture_line(",monthly,"),
+        capture_line("1,,2"),
+        capture_line(",,"),
+        capture_line("3,yearly,4"),
+    ]
+    columns, stats = assert_same(lines)
+    assert columns[0]["age"] == ["NaN", 1.0, "NaN", 3.0]
+    assert columns[0]["plan"] == ["monthly", "", "", "yearly"]
+    assert columns[0]["income"] == ["NaN", 2.0, "NaN", 4.0]
+    assert stats.invalid == {}
+
+
+def test_nan_and_inf_tokens() -> None:
+    lines = [
+        capture_line("nan,nan,inf"),
+        capture_line("-inf,x,NaN", out="inf"),
+        capture_line("1e500,y, 2 "),
+        capture_line("\x0bnan,\x0bnan,1"),  # the bulk reader's own missing marker, as data
+    ]
+    columns, stats = assert_same(lines)
+    assert columns[0]["plan"] == ["nan", "x", "y", "\x0bnan"]
+    assert columns[0]["age"] == ["NaN", "NaN", "NaN", "NaN"]
+    assert stats.invalid == {"age": 2, "income": 1, "score": 1}
+
+
+def test_a_non_number_in_an_otherwise_clean_chunk_is_counted() -> None:
+    lines = [capture_line(f"{i},monthly,{i}") for i in range(30)]
+    lines[17] = capture_line("abc,monthly,1_0")
+    lines[18] = capture_line("1\x1c,monthly,\u0663")  # numpy would read "1\x1c"; float() does not
+    columns, stats = assert_same(lines, chunk_rows=10)
+    assert stats.invalid == {"age": 2}
+    assert stats.invalid_examples["age"] == "'abc'"
+    assert columns[1]["age"][7:9] == ["NaN", "NaN"]
+    assert columns[1]["income"][7:9] == [10.0, 3.0]
+
+
+def test_csv_lines_with_one_json_line_or_malformed_lines() -> None:
+    lines = [capture_line(f"{i},monthly,{i}") for i in range(20)]
+    lines[5] = capture_line({"age": 7, "plan": "yearly", "income": 1.5}, encoding="JSON")
+    lines[9] = "not json"
+    lines[12] = ""
+    lines[14] = capture_line("1,2")  # one field short: a schema misfit
+    lines[15] = capture_line('1,"a,b",3')  # quoted CSV: the careful path
+    _, stats = assert_same(lines, chunk_rows=6)
+    assert (stats.lines, stats.malformed, stats.mismatched) == (19, 2, 1)
+    assert [e["line"] for e in stats.examples] == [10, 15]
+
+
+TOKENS = st.sampled_from(
+    [
+        *["", "1", "-2.5", " 3 ", "nan", "-NaN", "inf", "-inf", "1e500", ".5", "abc", "1_0"],
+        *["\u0663", "1\x1c", "\x0bnan", "\t", " ", "+7", "0x10"],
+    ]
+)
+NUMBERS = st.one_of(TOKENS, st.floats(allow_nan=False, allow_infinity=False).map(repr))
+CATEGORIES = st.one_of(
+    st.sampled_from(["", "monthly", "nan", " yearly", "\x0bnan", "#x"]),
+    st.text(st.characters(blacklist_characters=',\n\r"', blacklist_categories=["Cs"]), max_size=4),
+)
+
+
+@st.composite
+def capture_lines(draw: st.DrawFn) -> str:
+    kind = draw(st.sampled_from(["csv"] * 8 + ["json", "malformed", "blank", "misfit"]))
+    if kind == "json":
+        return capture_line({"age": 1, "plan": "yearly", "income": 2}, encoding="JSON")
+    if kind == "malformed":
+        return '{"captureData": '
+    if kind == "blank":
+        return draw(st.sampled_from(["", " ", "\t"]))
+    fields = [draw(NUMBERS), draw(CATEGORIES), draw(NUMBERS)]
+    if kind == "misfit":
+        fields.append("1")
+    return capture_line(",".join(fields), out=draw(NUMBERS))
+
+
+@settings(max_examples=150, deadline=None)
+@given(lines=st.lists(capture_lines(), min_size=1, max_size=40), chunk_rows=st.integers(1, 12))
+def test_bulk_and_careful_paths_agree(lines: list[str], chunk_rows: int) -> None:
+    assert_same(lines, chunk_rows)
