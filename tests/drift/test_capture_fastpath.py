@@ -7,6 +7,7 @@ CSV rows are split and converted field by field, as before the bulk path existed
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 from collections.abc import Iterator
@@ -200,3 +201,39 @@ def capture_lines(draw: st.DrawFn) -> str:
 @given(lines=st.lists(capture_lines(), min_size=1, max_size=40), chunk_rows=st.integers(1, 12))
 def test_bulk_and_careful_paths_agree(lines: list[str], chunk_rows: int) -> None:
     assert_same(lines, chunk_rows)
+
+
+def test_csv_encoding_with_data_that_is_not_text_is_malformed() -> None:
+    # The one-output side: a list's count(",") is 0, as a one-field row's; it must not pass.
+    lines = [capture_line(f"{i},monthly,{i}") for i in range(6)]
+    lines[2] = capture_line("1,monthly,2", out=["0.5"])
+    lines[4] = capture_line(["1", "monthly", "2"])
+    _, stats = assert_same(lines)
+    assert (stats.lines, stats.malformed, stats.records) == (6, 2, 4)
+    assert [(e["line"], e["reason"]) for e in stats.examples] == [
+        (3, "CSV payload is not text"),
+        (5, "CSV payload is not text"),
+    ]
+
+
+def test_fields_the_typed_decode_skips_are_still_checked_for_utf8() -> None:
+    good = [capture_line(f"{i},monthly,{i}").encode() for i in range(4)]
+    bad = good[1].replace(b'"eventId":"e"', b'"eventId":"\xff"')
+    ok = good[2].replace(b'"eventId":"e"', '"eventId":"é"'.encode())
+    data = b"\n".join([good[0], bad, ok, good[3]]) + b"\n"
+    for slow_path in (False, True):
+        with slow() if slow_path else contextlib.nullcontext():
+            _, stats = profile_capture(BASELINE, [("mem.jsonl", io.BytesIO(data))])
+        assert (stats.lines, stats.malformed, stats.records) == (4, 1, 3)
+        assert stats.examples[0]["reason"] == "not valid JSON"
+
+
+def test_typed_decode_rejects_what_the_plain_check_cannot_read() -> None:
+    # Another type where the check reads text, a duplicate key whose last value is an
+    # object: each line goes the general path, which reads it as orjson did before.
+    lines = [capture_line(f"{i},monthly,{i}") for i in range(5)]
+    lines[1] = lines[1].replace('"encoding":"CSV"', '"encoding":null', 1)
+    lines[3] = '{"captureData":5,' + lines[3][1:]
+    _, stats = assert_same(lines)
+    assert (stats.lines, stats.malformed, stats.records) == (5, 1, 4)
+    assert stats.examples[0]["reason"] == "unsupported payload encoding None"

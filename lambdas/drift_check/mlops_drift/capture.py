@@ -18,7 +18,7 @@ bulk (`_Reader._plain`), anything else line by line (`_Reader._line`); a chunk's
 converted by one `np.loadtxt` call (`_load_rows`), field by field only when numpy cannot be
 trusted to read them as `float()` would.
 
-Numpy, orjson and the standard library only: this module runs in the Lambda.
+Numpy, msgspec and the standard library only: this module runs in the Lambda.
 """
 
 from __future__ import annotations
@@ -29,14 +29,14 @@ import csv
 import io
 import math
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
-from operator import itemgetter
+from operator import attrgetter
 from typing import Any, Final, Protocol
 
+import msgspec
 import numpy as np
-import orjson
 
 from mlops_drift.baseline import Baseline, CategoricalBaseline
 from mlops_drift.window import WindowProfile, empty_profile, merge, profile_columns
@@ -481,7 +481,7 @@ def _category(value: Any) -> str | None:
             return None
         # As pyarrow casts a float column to text, which is how `datasets` reads a baseline.
         return str(int(value)) if value.is_integer() else repr(value)
-    return orjson.dumps(value).decode()
+    return msgspec.json.encode(value).decode()
 
 
 def _iter_blocks(stream: BinaryReadable) -> Iterator[list[bytes]]:
@@ -530,11 +530,68 @@ class _NotPlainError(Exception):
     """A block of lines is not all plain one-row CSV capture: read it line by line."""
 
 
-_CAPTURE: Final = itemgetter("captureData")
-_INPUT: Final = itemgetter("endpointInput")
-_OUTPUT: Final = itemgetter("endpointOutput")
-_DATA: Final = itemgetter("data")
-_ENCODING: Final = itemgetter("encoding")
+class _Part(msgspec.Struct, gc=False):
+    """One side of a capture line as the plain-CSV check reads it: anything else in it (a
+    `data` that is not text, a field of another type) fails the typed decode, and the line
+    is read untyped by the general path."""
+
+    data: str = ""
+    encoding: str = ""
+
+
+class _Capture(msgspec.Struct, gc=False):
+    endpointInput: _Part | None = None  # noqa: N815 (SageMaker's names)
+    endpointOutput: _Part | None = None  # noqa: N815
+
+
+class _InputCapture(msgspec.Struct, gc=False):
+    """A baseline without outputs: the output side is not looked at."""
+
+    endpointInput: _Part | None = None  # noqa: N815
+
+
+class _Line(msgspec.Struct, gc=False):
+    """A capture line, typed: unknown fields (eventMetadata, …) are skipped."""
+
+    captureData: _Capture  # noqa: N815
+
+
+class _InputLine(msgspec.Struct, gc=False):
+    captureData: _InputCapture  # noqa: N815
+
+
+def _plain_row(side: _Side, part: _Part | None) -> bool:
+    """Whether a typed capture part is one plain CSV row of the side's width (as `_csv_rows`
+    requires of every part of a block)."""
+    if part is None or part.encoding != "CSV":
+        return False
+    row = part.data
+    if side.commas:
+        return (
+            row.count(",") == side.commas and "\n" not in row and "\r" not in row and '"' not in row
+        )
+    return bool(row) and "," not in row and "\n" not in row and "\r" not in row and '"' not in row
+
+
+def _utf8(raw: bytes) -> bool:
+    """Whether bytes are valid UTF-8. The typed decode skips the fields it does not read
+    without checking them; a line that is not UTF-8 throughout is not valid JSON, as the
+    untyped decode (and orjson before it) says."""
+    try:
+        raw.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+_DECODE_ERRORS: Final = (ValueError, RecursionError)
+"""What msgspec raises on a line it cannot decode: DecodeError and ValidationError (both
+ValueError), UnicodeDecodeError (invalid UTF-8), RecursionError (nesting too deep)."""
+_JSON: Final = msgspec.json.Decoder()
+_INPUT: Final = attrgetter("captureData.endpointInput")
+_OUTPUT: Final = attrgetter("captureData.endpointOutput")
+_DATA: Final = attrgetter("data")
+_ENCODING: Final = attrgetter("encoding")
 
 
 def _content_kind(part: dict[str, Any]) -> tuple[str, Any]:
@@ -580,12 +637,12 @@ def _payload(side: _Side, part: Any) -> _Payload:
             count, rows = 0, list[Sequence[Any]]()
             for text in str(data).splitlines():
                 if text.strip():
-                    n, _, batch = side.json_payload(orjson.loads(text))
+                    n, _, batch = side.json_payload(_JSON.decode(text))
                     count += n
                     rows.extend(batch)
             return count, [], rows
-        value = orjson.loads(data) if isinstance(data, (str, bytes)) else data
-    except orjson.JSONDecodeError:
+        value = _JSON.decode(data) if isinstance(data, (str, bytes)) else data
+    except _DECODE_ERRORS:
         raise _LineError(f"{side.role} payload is not valid JSON") from None
     return side.json_payload(value)
 
@@ -605,6 +662,12 @@ class _Reader:
         self.tolerance = tolerance
         self.stats = CaptureStats()
         self.pending = 0
+        self.decode: Callable[[bytes], _Line | _InputLine] = (
+            msgspec.json.Decoder(_Line).decode
+            if self.outputs is not None
+            else msgspec.json.Decoder(_InputLine).decode
+        )
+        """A line typed as the plain-CSV check reads it (`_Line`)."""
 
     def read(
         self, streams: Iterable[tuple[str, BinaryReadable]]
@@ -632,13 +695,17 @@ class _Reader:
 
     def _plain(self, raws: list[bytes]) -> bool:
         """Take lines that are all one plain CSV row per side in bulk; False (nothing taken)
-        when one is not. Takes what `_line` would take inline, line by line."""
-        loads, outputs = orjson.loads, self.outputs
+        when one is not. Takes what `_line` would take inline, line by line: the same typed
+        decode of each line, the same checks, a block at a time."""
+        outputs = self.outputs
+        joined = b"".join(raws)
+        if not joined.isascii() and not _utf8(joined):
+            return False
         try:
-            captures = [loads(raw)["captureData"] for raw in raws]
-            rows = _csv_rows(self.inputs, list(map(_INPUT, captures)))
-            out_rows = _csv_rows(outputs, list(map(_OUTPUT, captures))) if outputs else []
-        except (orjson.JSONDecodeError, _NotPlainError, KeyError, TypeError, IndexError):
+            lines = list(map(self.decode, raws))
+            rows = _csv_rows(self.inputs, list(map(_INPUT, lines)))
+            out_rows = _csv_rows(outputs, list(map(_OUTPUT, lines))) if outputs else []
+        except (*_DECODE_ERRORS, _NotPlainError, AttributeError, TypeError):
             return False
         self.inputs.csv_rows.extend(rows)
         if outputs is not None:
@@ -665,48 +732,40 @@ class _Reader:
                 yield self._take()
 
     def _line(self, raw: bytes) -> None:
+        inputs, outputs = self.inputs, self.outputs
+        # The common case inline: one plain CSV row of the right width on each side, checked
+        # on the typed decode with a few C-level string scans, as `_plain` checks a block.
+        # Anything else takes the general path below, which reads the line untyped and gives
+        # the precise reason when a payload is unusable.
         try:
-            document = orjson.loads(raw)
-        except orjson.JSONDecodeError:
+            typed = self.decode(raw)
+        except _DECODE_ERRORS:
+            typed = None
+        if (
+            typed is not None
+            and _plain_row(inputs, typed.captureData.endpointInput)
+            and (raw.isascii() or _utf8(raw))
+        ):
+            row = typed.captureData.endpointInput.data  # type: ignore[union-attr]
+            if outputs is None:
+                inputs.csv_rows.append(row)
+                self.pending += 1
+                return
+            typed_output = getattr(typed.captureData, "endpointOutput", None)
+            if _plain_row(outputs, typed_output):
+                inputs.csv_rows.append(row)
+                outputs.csv_rows.append(typed_output.data)  # type: ignore[union-attr]
+                self.pending += 1
+                return
+        try:
+            document = _JSON.decode(raw)
+        except _DECODE_ERRORS:
             raise _LineError("not valid JSON") from None
         capture = document.get("captureData") if isinstance(document, dict) else None
         if not isinstance(capture, dict):
             raise _LineError("no captureData")
-        inputs, outputs = self.inputs, self.outputs
         part: Any = capture.get("endpointInput")
         out_part: Any = capture.get("endpointOutput") if outputs is not None else None
-        # The common case inline: one plain CSV row of the right width on each side, checked
-        # with a few C-level string scans. Anything else takes the general path below, which
-        # also gives the precise reason when a payload is unusable.
-        try:
-            row = part["data"]
-            if (
-                part["encoding"] == "CSV"
-                and row.count(",") == inputs.commas
-                and row
-                and "\n" not in row
-                and "\r" not in row
-                and '"' not in row
-            ):
-                if outputs is None:
-                    inputs.csv_rows.append(row)
-                    self.pending += 1
-                    return
-                out_row = out_part["data"]
-                if (
-                    out_part["encoding"] == "CSV"
-                    and out_row.count(",") == outputs.commas
-                    and out_row
-                    and "\n" not in out_row
-                    and "\r" not in out_row
-                    and '"' not in out_row
-                ):
-                    inputs.csv_rows.append(row)
-                    outputs.csv_rows.append(out_row)
-                    self.pending += 1
-                    return
-        except (KeyError, TypeError, AttributeError):
-            pass
         count, csv_rows, rows = _payload(inputs, part)
         if outputs is not None:
             out_count, out_csv_rows, out_rows = _payload(outputs, out_part)
