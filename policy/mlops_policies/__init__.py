@@ -13,6 +13,7 @@ from .provider import PROVIDER_POLICIES
 from .s3 import S3_POLICIES
 from .sagemaker import SAGEMAKER_POLICIES
 from .tags import TAG_POLICIES
+from .training import TRAINING_POLICIES
 
 PACK_NAME = "mlops-platform-controls"
 
@@ -22,6 +23,7 @@ POLICIES: tuple[ResourceValidationPolicy | StackValidationPolicy, ...] = (
     *PROVIDER_POLICIES,
     *S3_POLICIES,
     *SAGEMAKER_POLICIES,
+    *TRAINING_POLICIES,
     *ECR_POLICIES,
     *MESSAGING_POLICIES,
     *IAM_POLICIES,
