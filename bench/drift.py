@@ -263,7 +263,9 @@ def main(argv: list[str] | None = None) -> int:
         (report.ENGINE_CAPTURE, "engine_capture", files, engine_env),
         (report.ENGINE_CAPTURE_SCALED, "engine_capture", files * args.scale, engine_env),
         (report.SCIPY, "scipy", 0, {}),
-        (report.STDLIB_PARSE, "stdlib_parse", files, {}),
+        # Both parsers under the engine's allocator settings: the ratio compares parsers only.
+        (report.ENGINE_PARSE, "engine_parse", files, engine_env),
+        (report.STDLIB_PARSE, "stdlib_parse", files, engine_env),
     ]
     if engine_env:
         plan.insert(2, (report.ENGINE_MEMORY_DEFAULT_MALLOC, "engine_memory", 0, {}))

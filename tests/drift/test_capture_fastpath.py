@@ -237,3 +237,59 @@ def test_typed_decode_rejects_what_the_plain_check_cannot_read() -> None:
     _, stats = assert_same(lines)
     assert (stats.lines, stats.malformed, stats.records) == (5, 1, 4)
     assert stats.examples[0]["reason"] == "unsupported payload encoding None"
+
+
+def test_blocks_cut_anywhere_give_the_same_lines_and_numbers() -> None:
+    lines = [capture_line(f"{i},monthly,{i}") for i in range(40)]
+    lines[3] = "not json"
+    lines[21] = capture_line("1,2")
+    lines[30] = ""
+    expected = assert_same(lines, chunk_rows=7)
+    for block in (1, 7, 100, 333):
+        with mock.patch.object(capture, "_BLOCK", block):
+            assert assert_same(lines, chunk_rows=7) == expected
+    _, stats = expected
+    assert [e["line"] for e in stats.examples] == [4, 22]
+    assert (stats.lines, stats.records) == (39, 37)
+
+
+def test_a_value_across_lines_and_whitespace_lines_are_read_line_by_line() -> None:
+    lines = [capture_line(f"{i},monthly,{i}") for i in range(6)]
+    split = capture_line("9,yearly,9").replace('"captureData":', '"captureData":\n', 1)
+    lines[1] = split  # one JSON value on two lines: two malformed lines
+    lines[3] = " \t"  # blank
+    lines[4] = "\x0b"  # blank to bytes.isspace, not JSON whitespace
+    _, stats = assert_same(lines)
+    assert (stats.lines, stats.malformed, stats.records) == (5, 2, 3)
+    assert [e["line"] for e in stats.examples] == [2, 3]
+
+
+def test_text_beyond_ascii_and_lone_surrogates_in_categories() -> None:
+    lines = [capture_line(f"{i},mönthly,{i}") for i in range(5)]
+    # JSON's escape of a lone surrogate: msgspec refuses it, as it refuses invalid UTF-8
+    lines[2] = capture_line("2,SURROGATE,3").replace("SURROGATE", "\\ud800")
+    columns, stats = assert_same(lines)
+    assert columns[0]["plan"] == ["mönthly"] * 4
+    assert (stats.malformed, stats.records) == (1, 4)
+    assert stats.examples[0]["reason"] == "not valid JSON"
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    fields=st.lists(st.sampled_from(["", "", "1", "abc", "é"]), min_size=1, max_size=400),
+    width=st.integers(1, 6),
+)
+def test_empty_fields_filled_as_the_regex_does(fields: list[str], width: int) -> None:
+    rows = [",".join(fields[i : i + width]) for i in range(0, len(fields), width)]
+    data = ("," + ",\n,".join(rows) + ",").encode()
+    assert capture._fill_empty(data) == capture._EMPTY_FIELD.sub(b",\x0bnan", data)
+
+
+def test_sparse_and_dense_empty_fields_both_ways() -> None:
+    sparse = ("," + ",\n,".join(["1,2,3,4,5,6,7,8"] * 50 + ["1,,3"]) + ",").encode()
+    dense = b",,,,\n,,,"
+    for data in (sparse, dense):
+        assert capture._fill_empty(data) == capture._EMPTY_FIELD.sub(b",\x0bnan", data)
+    lines = [capture_line(f"{i},monthly,{i}.25") for i in range(300)]
+    lines[100] = capture_line(",,")
+    assert_same(lines)

@@ -13,10 +13,11 @@ The reader holds at most `chunk_rows` records (plus one line's batch) at a time:
 `chunk_rows` records become columns, are profiled on the baseline's bins and merged into the
 running profile, so memory does not grow with the window.
 
-Speed: runs of lines that are all one plain CSV row per side (the common case) are taken in
-bulk (`_Reader._plain`), anything else line by line (`_Reader._line`); a chunk's CSV rows are
-converted by one `np.loadtxt` call (`_load_rows`), field by field only when numpy cannot be
-trusted to read them as `float()` would.
+Speed: a block of lines (about 1 MiB) that are all one plain CSV row per side (the common
+case) is decoded by one msgspec call and taken in bulk (`_Reader._plain`), any other block line
+by line (`_Reader._line`); a chunk's CSV rows are converted by one `np.loadtxt` call
+(`_load_rows`), field by field only when numpy cannot be trusted to read them as `float()`
+would.
 
 Numpy, msgspec and the standard library only: this module runs in the Lambda.
 """
@@ -32,8 +33,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
-from operator import attrgetter
-from typing import Any, Final, Protocol
+from typing import Any, Final, Literal, Protocol
 
 import msgspec
 import numpy as np
@@ -362,13 +362,29 @@ class _Side:
         return out
 
 
-_EMPTY_FIELD: Final = re.compile(",(?=,)")
+_EMPTY_FIELD: Final = re.compile(b",(?=,)")
 """A comma followed by a comma: the field between them is empty."""
+_COMMA: Final = ord(",")
 _MISSING: Final = "\x0bnan"
 """What an empty field becomes before numpy reads the chunk: NaN to numpy's float reader (which,
 as `float()`, skips the leading whitespace), recognisable in a categorical column."""
-_FLOAT_DIFFERS: Final = ("\x1c", "\x1d", "\x1e", "\x1f")
-"""Characters numpy's float reader skips as whitespace but `float()` refuses."""
+_MISSING_BYTES: Final = _MISSING.encode()
+_FLOAT_DIFFERS: Final = ("\x0b", "\x1c", "\x1d", "\x1e", "\x1f")
+"""Characters numpy's float reader skips as whitespace but `float()` refuses, and the first of
+`_MISSING` (rare in data: the chunk is then read field by field)."""
+
+
+def _fill_empty(data: bytes) -> bytes:
+    """`_MISSING` between every two adjacent commas (`_EMPTY_FIELD.sub(b",\\x0bnan", data)`):
+    found by numpy, joined by `bytes.join`; by the regex when empty fields are many."""
+    commas = np.frombuffer(data, np.uint8) == _COMMA
+    cuts = np.flatnonzero(commas[:-1] & commas[1:])
+    if not len(cuts):
+        return data
+    if len(cuts) > len(data) >> 6:
+        return _EMPTY_FIELD.sub(b"," + _MISSING_BYTES, data)
+    bounds = (cuts + 1).tolist()
+    return _MISSING_BYTES.join(map(data.__getitem__, map(slice, [0, *bounds], [*bounds, None])))
 
 
 def _load_rows(
@@ -379,15 +395,23 @@ def _load_rows(
     and `str.split` would.
 
     Every row is framed by an empty field on each side (`,row,`), so that each empty field of
-    the data, first and last included, is a comma followed by a comma; one regex pass turns it
+    the data, first and last included, is a comma followed by a comma; `_fill_empty` turns it
     into `_MISSING`, which numpy reads as NaN (as `_float` reads ""), and which becomes "" again
     in categorical columns. Numeric columns come as float64, categorical ones as `str` objects,
     each a copy that does not keep the chunk's record array alive.
     """
-    text = "," + ",\n,".join(rows) + ","
-    if any(char in text for char in _FLOAT_DIFFERS) or _MISSING in text:
+    framed = rows.copy()
+    framed[0] = "," + framed[0]
+    framed[-1] += ","
+    text = ",\n,".join(framed)
+    if any(char in text for char in _FLOAT_DIFFERS):
         return None
-    filled = _EMPTY_FIELD.sub("," + _MISSING, text)
+    try:
+        # Bytes: numpy reads the lines of a BytesIO faster than those of a StringIO.
+        raw = text.encode()
+    except UnicodeEncodeError:  # a lone surrogate: msgspec refuses "\ud800"; only a guard
+        return None
+    data = _fill_empty(raw)
     columns = [*numeric, *categorical]
     dtype = np.dtype(
         [(f"f{j}", np.float64) for j in numeric] + [(f"f{j}", object) for j in categorical]
@@ -395,19 +419,20 @@ def _load_rows(
     try:
         # The frame shifts every field one column to the right.
         records = np.loadtxt(
-            io.StringIO(filled),
+            io.BytesIO(data),
             delimiter=",",
             usecols=[j + 1 for j in columns],
             dtype=dtype,
             comments=None,
             ndmin=1,
+            encoding="utf-8",
         )
     except ValueError:
         return None
     if records.shape != (len(rows),):
         return None
     out = {j: records[f"f{j}"].copy() for j in columns}
-    if len(filled) != len(text):
+    if data is not raw:  # some field was empty
         for j in categorical:
             column = out[j]
             column[column == _MISSING] = ""
@@ -484,70 +509,65 @@ def _category(value: Any) -> str | None:
     return msgspec.json.encode(value).decode()
 
 
-def _iter_blocks(stream: BinaryReadable) -> Iterator[list[bytes]]:
-    """Lines of a stream, a list per 1 MiB block read (works on objects that cannot iterate
-    lines); a line cut by a block's end comes whole in the next list."""
-    pending: list[bytes] = []
+def _iter_blocks(stream: BinaryReadable) -> Iterator[bytes]:
+    """A stream's whole lines, about 1 MiB at a time (works on objects that cannot iterate
+    lines): every block ends with a line break but the stream's last, and a line cut by a
+    read comes whole in the next block."""
+    pending: list[bytes | memoryview] = []
     while True:
         block = stream.read(_BLOCK)
         if not block:
             break
-        if b"\n" not in block:
+        cut = block.rfind(b"\n") + 1
+        if not cut:
             pending.append(block)
             continue
         if pending:
-            pending.append(block)
-            block = b"".join(pending)
-            pending = []
-        lines = block.split(b"\n")
-        tail = lines.pop()
-        if tail:
-            pending.append(tail)
-        yield lines
+            pending.append(memoryview(block)[:cut])
+            head = b"".join(pending)
+        else:
+            head = block[:cut]
+        pending = [block[cut:]] if cut < len(block) else []
+        yield head
     if pending:
-        yield [b"".join(pending)]
+        yield b"".join(pending)
 
 
-def _csv_rows(side: _Side, parts: list[Any]) -> list[str]:
-    """The rows of capture parts that are each one plain CSV row of the side's width, as
-    `_Reader._line` takes inline; raises `_NotPlainError` (or KeyError, TypeError) when one
-    is not."""
-    rows = list(map(_DATA, parts))
-    if list(map(_ENCODING, parts)).count("CSV") != len(parts):
-        raise _NotPlainError
-    text = "\n".join(rows)  # TypeError when a row is not text
-    if text.count("\n") != len(rows) - 1 or "\r" in text or '"' in text:
-        raise _NotPlainError
+def _count_lines(block: bytes) -> int:
+    """Lines in a block as `bytes.split(b"\n")` cuts them, the last one only when not empty."""
+    breaks = int(np.count_nonzero(np.frombuffer(block, np.uint8) == _NEWLINE))
+    return breaks + (not block.endswith(b"\n"))
+
+
+def _plain_rows(side: _Side, rows: list[str]) -> bool:
+    """Whether every row is one plain CSV row of the side's width: no line break, no quote, the
+    side's number of commas (as `_plain_row` checks one row)."""
+    text = "".join(rows)
+    if "\n" in text or "\r" in text or '"' in text:
+        return False
     if side.commas:
-        if list(map(str.count, rows, repeat(","))).count(side.commas) != len(rows):
-            raise _NotPlainError
-    elif "," in text or "" in rows:
-        raise _NotPlainError
-    return rows
-
-
-class _NotPlainError(Exception):
-    """A block of lines is not all plain one-row CSV capture: read it line by line."""
+        return list(map(str.count, rows, repeat(","))).count(side.commas) == len(rows)
+    return "," not in text and "" not in rows
 
 
 class _Part(msgspec.Struct, gc=False):
-    """One side of a capture line as the plain-CSV check reads it: anything else in it (a
-    `data` that is not text, a field of another type) fails the typed decode, and the line
-    is read untyped by the general path."""
+    """One side of a capture line as the plain-CSV check reads it: a missing or other
+    `encoding`, a `data` that is not text, any field of another type fails the typed decode,
+    and the line is read untyped by the general path."""
 
-    data: str = ""
-    encoding: str = ""
+    data: str
+    encoding: Literal["CSV"]
 
 
 class _Capture(msgspec.Struct, gc=False):
-    endpointInput: _Part | None = None  # noqa: N815 (SageMaker's names)
-    endpointOutput: _Part | None = None  # noqa: N815
+    endpointInput: _Part  # noqa: N815 (SageMaker's names)
+    endpointOutput: _Part  # noqa: N815
 
 
 class _InputCapture(msgspec.Struct, gc=False):
     """A baseline without outputs: the output side is not looked at."""
 
-    endpointInput: _Part | None = None  # noqa: N815
+    endpointInput: _Part  # noqa: N815
 
 
 class _Line(msgspec.Struct, gc=False):
@@ -560,12 +580,9 @@ class _InputLine(msgspec.Struct, gc=False):
     captureData: _InputCapture  # noqa: N815
 
 
-def _plain_row(side: _Side, part: _Part | None) -> bool:
-    """Whether a typed capture part is one plain CSV row of the side's width (as `_csv_rows`
-    requires of every part of a block)."""
-    if part is None or part.encoding != "CSV":
-        return False
-    row = part.data
+def _plain_row(side: _Side, row: str) -> bool:
+    """Whether a typed capture part's data is one plain CSV row of the side's width (as
+    `_plain_rows` requires of every row of a block)."""
     if side.commas:
         return (
             row.count(",") == side.commas and "\n" not in row and "\r" not in row and '"' not in row
@@ -588,10 +605,7 @@ _DECODE_ERRORS: Final = (ValueError, RecursionError)
 """What msgspec raises on a line it cannot decode: DecodeError and ValidationError (both
 ValueError), UnicodeDecodeError (invalid UTF-8), RecursionError (nesting too deep)."""
 _JSON: Final = msgspec.json.Decoder()
-_INPUT: Final = attrgetter("captureData.endpointInput")
-_OUTPUT: Final = attrgetter("captureData.endpointOutput")
-_DATA: Final = attrgetter("data")
-_ENCODING: Final = attrgetter("encoding")
+_NEWLINE: Final = ord("\n")
 
 
 def _content_kind(part: dict[str, Any]) -> tuple[str, Any]:
@@ -662,57 +676,87 @@ class _Reader:
         self.tolerance = tolerance
         self.stats = CaptureStats()
         self.pending = 0
-        self.decode: Callable[[bytes], _Line | _InputLine] = (
-            msgspec.json.Decoder(_Line).decode
+        decoder: msgspec.json.Decoder[_Line] | msgspec.json.Decoder[_InputLine] = (
+            msgspec.json.Decoder(_Line)
             if self.outputs is not None
-            else msgspec.json.Decoder(_InputLine).decode
+            else msgspec.json.Decoder(_InputLine)
         )
+        self.decode: Callable[[bytes], _Line | _InputLine] = decoder.decode
         """A line typed as the plain-CSV check reads it (`_Line`)."""
+        self.decode_lines: Callable[[bytes], Sequence[_Line | _InputLine]] = decoder.decode_lines
+        """The lines of a block, typed; blank lines skipped."""
 
     def read(
         self, streams: Iterable[tuple[str, BinaryReadable]]
     ) -> Iterator[dict[str, np.ndarray]]:
-        stats, chunk_rows = self.stats, self.chunk_rows
         for source, stream in streams:
-            stats.sources += 1
+            self.stats.sources += 1
             lineno = 0
             for block in _iter_blocks(stream):
-                # A block's lines in parts that fill the chunk at most: all plain CSV (the
-                # common case) in bulk, any other part line by line, exactly as one at a time.
-                start, end = 0, len(block)
-                while start < end:
-                    stop = min(end, start + chunk_rows - self.pending)
-                    part = block if stop - start == end else block[start:stop]
-                    if not self._plain(part):
-                        yield from self._lines(source, lineno + start, part)
-                    if self.pending >= chunk_rows:
-                        yield self._take()
-                    start = stop
-                lineno += end
+                # A block of lines that are all plain CSV (the common case) in bulk, any other
+                # line by line, exactly as one at a time.
+                plain = self._plain(block)
+                if plain:
+                    yield from self._take_plain(*plain)
+                    lineno += len(plain[0])
+                    continue
+                lines = block.split(b"\n")
+                if not lines[-1]:
+                    lines.pop()
+                yield from self._lines(source, lineno, lines)
+                lineno += len(lines)
         if self.pending:
             yield self._take()
         self._check_schema()
 
-    def _plain(self, raws: list[bytes]) -> bool:
-        """Take lines that are all one plain CSV row per side in bulk; False (nothing taken)
-        when one is not. Takes what `_line` would take inline, line by line: the same typed
-        decode of each line, the same checks, a block at a time."""
+    def _plain(self, block: bytes) -> tuple[list[str], list[str]] | None:
+        """The CSV rows of a block whose lines are each one plain CSV row per side, inputs and
+        outputs; None when one is not (nothing taken). Takes what `_line` would take inline,
+        line by line: the same typed decode of each line, the same checks, a block at a time.
+        """
         outputs = self.outputs
-        joined = b"".join(raws)
-        if not joined.isascii() and not _utf8(joined):
-            return False
+        if not block.isascii() and not _utf8(block):
+            return None
         try:
-            lines = list(map(self.decode, raws))
-            rows = _csv_rows(self.inputs, list(map(_INPUT, lines)))
-            out_rows = _csv_rows(outputs, list(map(_OUTPUT, lines))) if outputs else []
-        except (*_DECODE_ERRORS, _NotPlainError, AttributeError, TypeError):
-            return False
-        self.inputs.csv_rows.extend(rows)
+            lines = self.decode_lines(block)
+        except _DECODE_ERRORS:
+            return None
+        # As many values as lines: no blank line, no value across lines (each line alone is
+        # then one JSON value, as `_line` decodes it).
+        if len(lines) != _count_lines(block):
+            return None
+        rows = [line.captureData.endpointInput.data for line in lines]
+        if not _plain_rows(self.inputs, rows):
+            return None
+        out_rows: list[str] = []
         if outputs is not None:
-            outputs.csv_rows.extend(out_rows)
-        self.pending += len(raws)
-        self.stats.lines += len(raws)
-        return True
+            out_rows = [
+                line.captureData.endpointOutput.data  # type: ignore[union-attr]
+                for line in lines
+            ]
+            if not _plain_rows(outputs, out_rows):
+                return None
+        return rows, out_rows
+
+    def _take_plain(self, rows: list[str], out_rows: list[str]) -> Iterator[dict[str, np.ndarray]]:
+        """Plain rows (one a line) into the chunk buffers, a chunk at a time."""
+        inputs, outputs, chunk_rows = self.inputs, self.outputs, self.chunk_rows
+        start, end = 0, len(rows)
+        while start < end:
+            stop = min(end, start + chunk_rows - self.pending)
+            if stop - start == end:
+                inputs.csv_rows.extend(rows)
+                if outputs is not None:
+                    outputs.csv_rows.extend(out_rows)
+            else:
+                inputs.csv_rows.extend(rows[start:stop])
+                if outputs is not None:
+                    outputs.csv_rows.extend(out_rows[start:stop])
+            self.pending += stop - start
+            self.stats.lines += stop - start
+            if self.pending >= chunk_rows:
+                yield self._take()
+            start = stop
 
     def _lines(
         self, source: str, lineno: int, raws: list[bytes]
@@ -743,18 +787,18 @@ class _Reader:
             typed = None
         if (
             typed is not None
-            and _plain_row(inputs, typed.captureData.endpointInput)
+            and _plain_row(inputs, typed.captureData.endpointInput.data)
             and (raw.isascii() or _utf8(raw))
         ):
-            row = typed.captureData.endpointInput.data  # type: ignore[union-attr]
+            row = typed.captureData.endpointInput.data
             if outputs is None:
                 inputs.csv_rows.append(row)
                 self.pending += 1
                 return
-            typed_output = getattr(typed.captureData, "endpointOutput", None)
-            if _plain_row(outputs, typed_output):
+            out_row = typed.captureData.endpointOutput.data  # type: ignore[union-attr]
+            if _plain_row(outputs, out_row):
                 inputs.csv_rows.append(row)
-                outputs.csv_rows.append(typed_output.data)  # type: ignore[union-attr]
+                outputs.csv_rows.append(out_row)
                 self.pending += 1
                 return
         try:
