@@ -12,14 +12,18 @@ the bad value and what would be accepted. It runs before any resource is registe
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 from annotated_types import Ge, Gt, Le, Lt, MaxLen, MinLen
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 from pydantic.fields import FieldInfo
+
+from components import sagemaker_catalog
 
 PROJECT = "mlops-platform"
 """The Pulumi project name, and the namespace of every platform config key."""
@@ -871,7 +875,11 @@ def _near(word: str, candidate: str) -> bool:
 # Rules that span more than one key
 
 
-def _cross_checks(cfg: PlatformConfig, stack: str) -> list[ConfigProblem]:
+def _cross_checks(
+    cfg: PlatformConfig, stack: str, project_dir: Path | None = None
+) -> list[ConfigProblem]:
+    """Rules across keys; `project_dir` is the repository root, for the rules about its files
+    (none of those run without it)."""
     problems: list[ConfigProblem] = []
 
     def add(key: str, value: object, problem: str, accepted: str) -> None:
@@ -943,6 +951,7 @@ def _cross_checks(cfg: PlatformConfig, stack: str) -> list[ConfigProblem]:
     problems.extend(_feature_store_checks(cfg, stack))
     problems.extend(_model_registry_checks(cfg, stack))
     problems.extend(_drift_checks(cfg))
+    problems.extend(_training_checks(cfg, project_dir))
     reserved = set(PLATFORM_TAG_KEYS) & set(cfg.tags.extra)
     if reserved:
         add(
@@ -1189,6 +1198,439 @@ def _drift_checks(cfg: PlatformConfig) -> list[ConfigProblem]:
     return problems
 
 
+SCORE_METRICS = ("auc", "accuracy", "f1", "precision", "recall", "r2")
+"""Metrics where higher is better: their gate compares with `gte`."""
+ERROR_METRICS = ("rmse", "mae", "mse", "logloss")
+"""Metrics where lower is better: their gate compares with `lte`."""
+METRIC_RANGES: dict[str, tuple[float, float]] = {
+    **dict.fromkeys(("auc", "accuracy", "f1", "precision", "recall"), (0.0, 1.0)),
+    **dict.fromkeys(ERROR_METRICS, (0.0, math.inf)),
+    "r2": (-math.inf, 1.0),
+}
+"""The values a well-known metric can take; other metric names accept any finite threshold."""
+
+VERSIONS_LISTED = 12
+"""At most this many framework versions are listed in a message (newest first)."""
+
+INSTANCE_KINDS = {
+    "training": (
+        sagemaker_catalog.training_instance_types,
+        "ml.m5.xlarge, ml.c5.2xlarge, ml.g5.xlarge",
+    ),
+    "processing": (
+        sagemaker_catalog.processing_instance_types,
+        "ml.m5.large, ml.m5.xlarge, ml.c5.xlarge",
+    ),
+    "batch transform": (
+        sagemaker_catalog.transform_instance_types,
+        "ml.m5.xlarge, ml.c5.xlarge, ml.g4dn.xlarge",
+    ),
+}
+"""Job kind: (the instance types SageMaker offers for it, examples for the message)."""
+
+PROCESSOR_EXAMPLES = {"cpu": "ml.m5.xlarge", "gpu": "ml.g5.xlarge"}
+
+
+def _training_checks(cfg: PlatformConfig, project_dir: Path | None) -> list[ConfigProblem]:
+    """Rules of the `training` section. The SageMaker facts (framework images, instance types)
+    come from the installed SDKs' data files (`sagemaker_catalog`), read only when training is
+    enabled."""
+    training = cfg.training
+    problems: list[ConfigProblem] = []
+    if training.mlflow.enabled and not training.enabled:
+        problems.append(
+            _problem(
+                "training.mlflow.enabled",
+                True,
+                "the tracking server records training runs, and training is disabled",
+                "false, or training.enabled: true",
+            )
+        )
+    if not training.enabled:
+        return problems
+    disabled = [
+        f"{key}.enabled"
+        for key, enabled in (
+            ("dataLake", cfg.data_lake.enabled),
+            ("modelRegistry", cfg.model_registry.enabled),
+        )
+        if not enabled
+    ]
+    if disabled:
+        problems.append(
+            _problem(
+                "training.enabled",
+                True,
+                "training pipelines read the data lake and register versions in the model "
+                f"registry, and {' and '.join(disabled)} {'is' if len(disabled) == 1 else 'are'} "
+                "false",
+                "false, or dataLake.enabled and modelRegistry.enabled true",
+            )
+        )
+    problems.extend(
+        _instance_type_problems("training.instanceType", training.instance_type, "training")
+    )
+    problems.extend(
+        _instance_type_problems(
+            "training.processingInstanceType", training.processing_instance_type, "processing"
+        )
+    )
+    if training.spot and training.max_wait_hours < training.max_runtime_hours:
+        problems.append(
+            _problem(
+                "training.maxWaitHours",
+                training.max_wait_hours,
+                f"below training.maxRuntimeHours ({training.max_runtime_hours}); a Spot job's "
+                "wait includes its run",
+                f"an integer >= {training.max_runtime_hours}, or training.spot: false",
+            )
+        )
+    models = [m.name for m in cfg.model_registry.models]
+    seen: dict[str, int] = {}
+    for index, spec in enumerate(training.pipelines):
+        at = f"training.pipelines[{index}]"
+        if cfg.model_registry.enabled and spec.model not in models:
+            problems.append(
+                _problem(
+                    f"{at}.model",
+                    spec.model,
+                    "not a model of modelRegistry.models",
+                    "one of " + (", ".join(models) or "(no models declared)"),
+                )
+            )
+        first = seen.setdefault(spec.model, index)
+        if first != index:
+            problems.append(
+                _problem(
+                    f"{at}.model",
+                    spec.model,
+                    f"model {spec.model} already has a pipeline at pipelines[{first}]",
+                    "one pipeline per model",
+                )
+            )
+        instance_problems = []
+        if spec.instance_type is not None:
+            instance_problems = _instance_type_problems(
+                f"{at}.instanceType", spec.instance_type, "training"
+            )
+        problems.extend(instance_problems)
+        problems.extend(
+            _framework_problems(at, spec, training, check_processor=not instance_problems)
+        )
+        problems.extend(
+            _instance_type_problems(
+                f"{at}.batchTransform.instanceType",
+                spec.batch_transform.instance_type,
+                "batch transform",
+            )
+        )
+        problems.extend(_spot_problems(at, spec, training))
+        problems.extend(_metric_problems(f"{at}.metric", spec.metric))
+        problems.extend(_column_problems(at, spec))
+        problems.extend(_entry_point_problems(at, spec, project_dir))
+    return problems
+
+
+def _instance_type_problems(key: str, value: str, kind: str) -> list[ConfigProblem]:
+    offered, examples = INSTANCE_KINDS[kind]
+    if value in offered():
+        return []
+    return [
+        _problem(
+            key,
+            value,
+            f"not an instance type SageMaker offers for {kind} jobs",
+            f"a SageMaker {kind} instance type, e.g. {examples}",
+        )
+    ]
+
+
+def _listing(versions: list[str]) -> str:
+    shown = ", ".join(versions[:VERSIONS_LISTED])
+    return shown + (", …" if len(versions) > VERSIONS_LISTED else "")
+
+
+def _framework_problems(
+    at: str, spec: TrainingPipelineSpec, training: Training, check_processor: bool
+) -> list[ConfigProblem]:
+    """Framework, its version and Python version as the SDK knows them; the instance type's
+    processor and count as the framework's images allow."""
+    problems: list[ConfigProblem] = []
+    if spec.framework == "custom":
+        for key, value, what in (
+            ("frameworkVersion", spec.framework_version, "framework version"),
+            ("pyVersion", spec.py_version, "Python version to choose"),
+        ):
+            if value is not None:
+                problems.append(
+                    _problem(
+                        f"{at}.{key}",
+                        value,
+                        f"framework custom runs the model's own image, which has no {what}",
+                        "unset when framework is custom",
+                    )
+                )
+        return problems
+    known = sagemaker_catalog.known_frameworks()
+    if spec.framework not in known:
+        return [
+            _problem(
+                f"{at}.framework",
+                spec.framework,
+                "not a SageMaker framework image the training pipelines support",
+                "one of " + ", ".join(known) + ", or custom (the model's own ECR image)",
+            )
+        ]
+    # The pipeline registers the trained model with the framework's inference image of the
+    # same version: only versions with both images are offered.
+    versions = [
+        v
+        for v in sagemaker_catalog.training_versions(spec.framework)
+        if sagemaker_catalog.resolve_version(spec.framework, v, "inference") is not None
+    ]
+    if spec.framework_version is None:
+        return [
+            _problem(
+                f"{at}.frameworkVersion",
+                _ABSENT,
+                f"required for framework {spec.framework}",
+                "one of " + _listing(versions),
+            )
+        ]
+    version = sagemaker_catalog.resolve_training_version(spec.framework, spec.framework_version)
+    if version is None:
+        return [
+            _problem(
+                f"{at}.frameworkVersion",
+                spec.framework_version,
+                f"not a {spec.framework} training image version of the installed sagemaker SDK "
+                f"({sagemaker_catalog.sdk_version()})",
+                "one of " + _listing(versions),
+            )
+        ]
+    if (
+        sagemaker_catalog.resolve_version(spec.framework, spec.framework_version, "inference")
+        is None
+    ):
+        return [
+            _problem(
+                f"{at}.frameworkVersion",
+                spec.framework_version,
+                f"the sagemaker SDK ({sagemaker_catalog.sdk_version()}) has a {spec.framework} "
+                f"{version} training image but no inference image, which the registered model "
+                "needs",
+                "one of " + _listing(versions),
+            )
+        ]
+    image = f"the {spec.framework} {version} training image"
+    py_versions = sagemaker_catalog.training_py_versions(spec.framework, version)
+    if spec.py_version is None and len(py_versions) > 1:
+        problems.append(
+            _problem(
+                f"{at}.pyVersion",
+                _ABSENT,
+                f"required: {image} comes in several Python versions",
+                "one of " + ", ".join(py_versions),
+            )
+        )
+    elif spec.py_version is not None and py_versions and spec.py_version not in py_versions:
+        problems.append(
+            _problem(
+                f"{at}.pyVersion",
+                spec.py_version,
+                f"not a Python version of {image}",
+                "one of " + ", ".join(py_versions),
+            )
+        )
+    own_type = spec.instance_type is not None
+    instance_type = spec.instance_type or training.instance_type
+    processor = sagemaker_catalog.processor_of(instance_type)
+    processors = sagemaker_catalog.training_processors(spec.framework, version)
+    # Inferentia and Trainium use other images (the SDK's neuron configs): not judged here.
+    if (
+        check_processor
+        and processors
+        and processor in PROCESSOR_EXAMPLES
+        and processor not in processors
+    ):
+        fitting = [p for p in processors if p in PROCESSOR_EXAMPLES]
+        problems.append(
+            _problem(
+                f"{at}.instanceType" if own_type else "training.instanceType",
+                instance_type,
+                f"{image} has no {processor} build"
+                + ("" if own_type else f"; {at} uses this instance type"),
+                f"a {' or '.join(fitting)} instance type, e.g. "
+                + ", ".join(PROCESSOR_EXAMPLES[p] for p in fitting)
+                + ("" if own_type else f", or {at}.instanceType set to one"),
+            )
+        )
+    count = spec.instance_count or training.instance_count
+    if spec.framework == "sklearn" and count > 1:
+        own_count = spec.instance_count is not None
+        problems.append(
+            _problem(
+                f"{at}.instanceCount" if own_count else "training.instanceCount",
+                count,
+                "scikit-learn trains on one instance only"
+                + ("" if own_count else f"; {at} uses this count"),
+                "1 for framework sklearn" + ("" if own_count else f", or {at}.instanceCount: 1"),
+            )
+        )
+    return problems
+
+
+def _spot_problems(at: str, spec: TrainingPipelineSpec, training: Training) -> list[ConfigProblem]:
+    """Spot needs the wait (capacity plus run) no shorter than the run. The problem names the
+    most specific key that makes it: the pipeline's maxWaitHours, then its maxRuntimeHours,
+    then its spot; a pipeline inheriting all three shares the stack's problem (reported once,
+    at training.maxWaitHours)."""
+    spot = training.spot if spec.spot is None else spec.spot
+    run = spec.max_runtime_hours or training.max_runtime_hours
+    wait = spec.max_wait_hours or training.max_wait_hours
+    if not spot or wait >= run:
+        return []
+    if spec.max_wait_hours is not None:
+        run_key = (
+            "maxRuntimeHours" if spec.max_runtime_hours is not None else "training.maxRuntimeHours"
+        )
+        return [
+            _problem(
+                f"{at}.maxWaitHours",
+                wait,
+                f"below {run_key} ({run}); a Spot job's wait includes its run",
+                f"an integer >= {run}, or spot: false",
+            )
+        ]
+    if spec.max_runtime_hours is not None:
+        return [
+            _problem(
+                f"{at}.maxRuntimeHours",
+                run,
+                f"above training.maxWaitHours ({wait}); a Spot job's wait includes its run",
+                f"an integer <= {wait}, maxWaitHours >= {run}, or spot: false",
+            )
+        ]
+    if spec.spot and not training.spot:
+        return [
+            _problem(
+                f"{at}.spot",
+                True,
+                f"Spot with training.maxWaitHours ({wait}) below training.maxRuntimeHours "
+                f"({run}); a Spot job's wait includes its run",
+                f"false, or maxWaitHours >= {run}",
+            )
+        ]
+    return []
+
+
+def _metric_problems(at: str, metric: TrainingMetric) -> list[ConfigProblem]:
+    """The gate's threshold within what the metric can take, and compared the right way."""
+    problems: list[ConfigProblem] = []
+    name = metric.name.lower()
+    threshold = metric.threshold
+    if not math.isfinite(threshold):
+        return [_problem(f"{at}.threshold", threshold, "not a finite number", "a finite number")]
+    low, high = METRIC_RANGES.get(name, (-math.inf, math.inf))
+    if not low <= threshold <= high:
+        if math.isinf(high):
+            accepted = f"a number >= {low:g}"
+        elif math.isinf(low):
+            accepted = f"a number <= {high:g}"
+        else:
+            accepted = f"a number from {low:g} to {high:g}"
+        problems.append(
+            _problem(
+                f"{at}.threshold",
+                threshold,
+                f"{metric.name} never takes this value, so the gate would always pass or always "
+                "fail",
+                f"{accepted} for {metric.name}",
+            )
+        )
+    if name in ERROR_METRICS and metric.comparison == "gte":
+        problems.append(
+            _problem(
+                f"{at}.comparison",
+                "gte",
+                f"{metric.name} is an error metric, lower is better: gte would register worse "
+                "models and refuse better ones",
+                f'"lte" for {metric.name}',
+            )
+        )
+    if name in SCORE_METRICS and metric.comparison == "lte":
+        problems.append(
+            _problem(
+                f"{at}.comparison",
+                "lte",
+                f"{metric.name} is a score, higher is better: lte would register worse models "
+                "and refuse better ones",
+                f'"gte" for {metric.name}',
+            )
+        )
+    return problems
+
+
+def _column_problems(at: str, spec: TrainingPipelineSpec) -> list[ConfigProblem]:
+    """Column names unique regardless of case; the label is not one of the input columns."""
+    problems: list[ConfigProblem] = []
+    names = [c.name for c in spec.columns]
+    for position, first in _duplicates(names).items():
+        problems.append(
+            _problem(
+                f"{at}.columns[{position}].name",
+                names[position],
+                f"duplicate of columns[{first}] ({names[first]!r}); column names are compared "
+                "regardless of case",
+                "column names unique regardless of case",
+            )
+        )
+    clash = next((i for i, name in enumerate(names) if name.lower() == spec.target.lower()), None)
+    if clash is not None:
+        same = names[clash] == spec.target
+        problems.append(
+            _problem(
+                f"{at}.target",
+                spec.target,
+                f"also input column columns[{clash}]"
+                + ("" if same else f" ({names[clash]!r}, compared regardless of case)")
+                + "; the label must not be an input",
+                "a label column not among the columns",
+            )
+        )
+    return problems
+
+
+def _entry_point_problems(
+    at: str, spec: TrainingPipelineSpec, project_dir: Path | None
+) -> list[ConfigProblem]:
+    """The training script stays in `pipelines/<model>/` and, when the repository root is known
+    and has a `pipelines/` folder, exists there."""
+    entry = spec.entry_point
+    folder = f"pipelines/{spec.model}/"
+    if entry.startswith("/") or ".." in entry.split("/"):
+        return [
+            _problem(
+                f"{at}.entryPoint",
+                entry,
+                f"leaves {folder}",
+                f"a path inside {folder}, e.g. train.py",
+            )
+        ]
+    if project_dir is None or not (project_dir / "pipelines").is_dir():
+        return []
+    if (project_dir / folder / entry).is_file():
+        return []
+    return [
+        _problem(
+            f"{at}.entryPoint",
+            entry,
+            f"no file {folder}{entry} in the repository",
+            f"the path of a training script in {folder}",
+        )
+    ]
+
+
 FEATURE_GROUP_NAME_LIMIT = 64
 MODEL_PACKAGE_GROUP_NAME_LIMIT = 63
 
@@ -1224,6 +1666,13 @@ def load_platform_config(
     first; the rules across keys (tier prod, min <= max, dependencies between capabilities) are
     checked once every key is valid on its own, since they need the whole model. Structured
     values may be given as JSON text (as Pulumi passes them) or as parsed mappings and lists.
+
+    `config_dir` is the directory of the stack files; its parent is taken as the repository
+    root (a relative `config_dir` is resolved against the working directory, which is the
+    project directory when Pulumi runs the program). The training checks look there for each
+    pipeline's `pipelines/<model>/<entryPoint>`, and only when that root has a `pipelines/`
+    folder: a config validated away from the repository (a temporary directory in a test)
+    skips that one rule.
     """
     stack_file = f"{config_dir}/Pulumi.{stack}.yaml"
     problems: list[ConfigProblem] = []
@@ -1272,7 +1721,7 @@ def load_platform_config(
     except ValidationError as exc:
         problems.extend(_problem_from_error(e) for e in exc.errors())
         raise ConfigError(stack_file, problems) from None
-    problems.extend(_cross_checks(cfg, stack))
+    problems.extend(_cross_checks(cfg, stack, Path(config_dir).resolve().parent))
     if problems:
         raise ConfigError(stack_file, problems)
     return cfg

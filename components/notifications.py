@@ -93,8 +93,8 @@ class EventRouteArgs:
     """The platform context (config, naming, provider)."""
     description: str
     """What the rule matches, shown in the console."""
-    event_pattern: dict[str, Any]
-    """The EventBridge event pattern."""
+    event_pattern: pulumi.Input[dict[str, Any]]
+    """The EventBridge event pattern (may depend on outputs, e.g. the account id)."""
     target_arn: pulumi.Input[str]
     """Where matching events go (an SNS topic, a Lambda function, …)."""
     kms_key_arn: pulumi.Input[str]
@@ -120,7 +120,9 @@ class EventRoute(pulumi.ComponentResource):
             f"{name}-rule",
             name=ctx.naming.physical(name, NameKind.EVENTBRIDGE_RULE),
             description=args.description,
-            event_pattern=json.dumps(args.event_pattern, sort_keys=True),
+            event_pattern=pulumi.Output.from_input(args.event_pattern).apply(
+                lambda pattern: json.dumps(pattern, sort_keys=True)
+            ),
             state="ENABLED",
             opts=ctx.child_opts(self),
         )

@@ -26,6 +26,7 @@ from components.notifications import (
     PlatformTopicArgs,
 )
 from components.platform import PlatformContext, aws_provider, partition_for
+from components.training import TrainingPipelines, TrainingPipelinesArgs
 
 STACK_CONFIG_DIR = "stacks"
 
@@ -105,6 +106,27 @@ def main() -> None:
         pulumi.export("modelArtifactUris", registry.artifact_uris)
         pulumi.export("modelApprovalRule", registry.approval_rule_name)
         pulumi.export("initialModelApprovalStatus", registry.initial_approval_status)
+
+        if cfg.training.enabled:
+            training = TrainingPipelines(
+                "training",
+                TrainingPipelinesArgs(
+                    context=ctx,
+                    kms_key_arn=key.key_arn,
+                    data_bucket=lake.buckets["curated"].bucket_name,
+                    artifact_bucket=lake.buckets["model-artifacts"].bucket_name,
+                    model_package_groups=registry.group_names,
+                    repository_urls=registry.repository_urls,
+                    topic_arn=topic.topic_arn,
+                    approval_status=registry.initial_approval_status,
+                ),
+            )
+            pulumi.export("trainingPipelines", training.pipeline_names)
+            pulumi.export("trainingPipelineArns", training.pipeline_arns)
+            if training.batch_pipeline_names:
+                pulumi.export("batchTransformPipelines", training.batch_pipeline_names)
+            if training.mlflow_tracking_server_url is not None:
+                pulumi.export("mlflowTrackingServerUrl", training.mlflow_tracking_server_url)
 
     if cfg.drift.enabled and lake is not None:
         bus = PlatformEventBus(

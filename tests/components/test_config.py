@@ -540,20 +540,6 @@ BAD_CONFIGS = [
         {f"{NS}retraining": {"enabled": True}, f"{NS}modelRegistry": {"enabled": False}},
     ),
     Bad(
-        "retraining-without-registry",
-        line(
-            f"{NS}retraining.enabled",
-            "retraining needs training.enabled and modelRegistry.enabled",
-            "true",
-            "false, or training and modelRegistry enabled",
-        ),
-        {
-            f"{NS}retraining": {"enabled": True},
-            f"{NS}training": {"enabled": True},
-            f"{NS}modelRegistry": {"enabled": False},
-        },
-    ),
-    Bad(
         "retraining-without-training",
         line(
             f"{NS}retraining.enabled",
@@ -879,9 +865,10 @@ def plan_dev_expecting_error(
     overrides: dict[str, Any], remove: tuple[str, ...] = ()
 ) -> tuple[ConfigError, list[Registration]]:
     registered: list[Registration] = []
-    # Drift checks depend on the lake and the registry; the cases here change those sections,
-    # so they start from dev without drift (tests/components/test_config_drift.py covers it).
-    base = {f"{NS}drift": {"enabled": False}}
+    # Drift checks and training depend on the lake and the registry; the cases here change
+    # those sections, so they start from dev without either (test_config_drift.py and
+    # test_config_training.py cover them).
+    base = {f"{NS}drift": {"enabled": False}, f"{NS}training": {"enabled": False}}
     with pytest.raises(ConfigError) as caught:
         plan_with("dev", {**base, **overrides}, remove, registered)
     return caught.value, registered

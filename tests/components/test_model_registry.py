@@ -452,7 +452,12 @@ def test_disabled_registry_registers_no_registry_resource_and_no_topic(
     plan_stack: Callable[..., Plan],
 ) -> None:
     plan = plan_stack(
-        "dev", {f"{NS}modelRegistry": {"enabled": False}, f"{NS}drift": {"enabled": False}}
+        "dev",
+        {
+            f"{NS}modelRegistry": {"enabled": False},
+            f"{NS}drift": {"enabled": False},
+            f"{NS}training": {"enabled": False},
+        },
     )
     present = sorted({r.type for r in plan.registrations} & set(REGISTRY_TYPES))
     assert present == []

@@ -119,7 +119,7 @@ def test_platform_key(
 
 DISABLED = {
     f"mlops-platform:{section}": {"enabled": False}
-    for section in ("dataLake", "featureStore", "modelRegistry", "drift")
+    for section in ("dataLake", "featureStore", "modelRegistry", "drift", "training")
 }
 
 
