@@ -50,14 +50,6 @@ SubnetId = Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]
 SecurityGroupId = Annotated[str, Field(pattern=r"^sg-[0-9a-f]{8,17}$")]
 SageMakerInstanceType = Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")]
 Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")]
-EndpointName = Annotated[str, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
-ScheduleExpression = Annotated[
-    str,
-    Field(
-        pattern=r"^(rate\(([1-9][0-9]*) (minute|minutes|hour|hours|day|days)\)"
-        r"|cron\(\S+ \S+ \S+ \S+ \S+ \S+\))$"
-    ),
-]
 
 
 class _Section(BaseModel):
@@ -280,119 +272,8 @@ class ModelRegistry(_Section):
     )
 
 
-class TrainingMetric(_Section):
-    """The evaluation metric a new version must reach before it is registered."""
-
-    name: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.:-]{0,63}$")] = Field(
-        default="auc", description="Key of the metric in the evaluation step's evaluation.json."
-    )
-    threshold: float = Field(description="The value the metric is compared with.")
-    comparison: Literal["gte", "lte"] = Field(
-        default="gte", description="`gte`: metric >= threshold passes; `lte`: metric <= it."
-    )
-
-
-class Column(_Section):
-    """A column of a model's training data."""
-
-    name: FeatureName = Field(description="Column name in the training data.")
-    type: Literal["numeric", "categorical"] = Field(description="How the column is profiled.")
-
-
-HyperparameterName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,256}$")]
-ScheduleTimezone = Annotated[str, Field(pattern=r"^(UTC|[A-Z][A-Za-z_]+(/[A-Za-z0-9_+-]+){1,2})$")]
-
-
-class PipelineSchedule(_Section):
-    """When a pipeline runs on its own (EventBridge Scheduler)."""
-
-    expression: ScheduleExpression = Field(
-        description="Scheduler expression: rate(...) or cron(...)."
-    )
-    timezone: ScheduleTimezone = Field(
-        default="UTC", description="IANA time zone of the expression."
-    )
-    flexible_window_minutes: Annotated[int, Ge(1), Le(1440)] | None = Field(
-        default=None,
-        description="Scheduler may start the run this many minutes late; off when unset.",
-    )
-
-
-class BatchTransform(_Section):
-    """A scheduled batch-transform pipeline scoring a dataset with the latest approved version."""
-
-    enabled: bool = Field(default=False, description="Create the batch-transform pipeline.")
-    schedule: PipelineSchedule | None = Field(
-        default=None, description="Its schedule; none when unset."
-    )
-    instance_type: SageMakerInstanceType = Field(
-        default="ml.m5.xlarge", description="Transform instance type."
-    )
-    instance_count: Annotated[int, Ge(1), Le(100)] = Field(
-        default=1, description="Transform instances."
-    )
-
-
-class TrainingPipelineSpec(_Section):
-    """One model's training pipeline."""
-
-    model: ModelName = Field(description="The registry model the pipeline registers versions of.")
-    framework: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,40}$")] = Field(
-        description="SageMaker framework image (sklearn, xgboost, pytorch, …), or `custom` "
-        "for the model's own ECR repository."
-    )
-    framework_version: Annotated[str, Field(pattern=r"^[0-9][0-9A-Za-z.\-]{0,20}$")] | None = Field(
-        default=None, description="Framework version (required unless framework is custom)."
-    )
-    py_version: Annotated[str, Field(pattern=r"^py[0-9]{1,3}$")] | None = Field(
-        default=None, description="Python version of the framework image, e.g. py3."
-    )
-    image_tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")] = Field(
-        default="latest-approved", description="Tag of the model's ECR image (framework custom)."
-    )
-    entry_point: Annotated[str, Field(pattern=r"^[A-Za-z0-9_./-]+\.py$")] = Field(
-        default="train.py",
-        description="Training script, in `pipelines/<model>/` of this repository.",
-    )
-    hyperparameters: Annotated[
-        dict[
-            Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,256}$")], Annotated[str, MaxLen(2500)]
-        ],
-        MaxLen(100),
-    ] = Field(default_factory=dict, description="Hyperparameters passed to the training job.")
-    target: FeatureName = Field(description="The label column.")
-    columns: Annotated[list[Column], MinLen(1), MaxLen(2500)] = Field(
-        description="The input columns, in order: validated, and profiled into the drift baseline."
-    )
-    metric: TrainingMetric = Field(description="The metric gate before registration.")
-    instance_type: SageMakerInstanceType | None = Field(
-        default=None, description="Overrides training.instanceType."
-    )
-    instance_count: Annotated[int, Ge(1), Le(100)] | None = Field(
-        default=None, description="Overrides training.instanceCount (above 1: distributed)."
-    )
-    spot: bool | None = Field(default=None, description="Overrides training.spot.")
-    max_runtime_hours: Annotated[int, Ge(1), Le(672)] | None = Field(
-        default=None, description="Overrides training.maxRuntimeHours."
-    )
-    max_wait_hours: Annotated[int, Ge(1), Le(672)] | None = Field(
-        default=None, description="Overrides training.maxWaitHours."
-    )
-    schedule: PipelineSchedule | None = Field(default=None, description="Retrain on a schedule.")
-    batch_transform: BatchTransform = Field(
-        default_factory=BatchTransform, description="Scheduled batch scoring."
-    )
-
-
-class Mlflow(_Section):
-    """A SageMaker managed MLflow tracking server for the stack's training runs."""
-
-    enabled: bool = Field(default=False, description="Create the tracking server.")
-    size: Literal["Small", "Medium", "Large"] = Field(default="Small", description="Server size.")
-
-
 class Training(_Section):
-    """SageMaker training pipelines: one per model, built with the sagemaker SDK."""
+    """SageMaker training pipelines (issue 5)."""
 
     enabled: bool = Field(default=False, description="Create a training pipeline per model.")
     instance_type: SageMakerInstanceType = Field(
@@ -404,19 +285,6 @@ class Training(_Section):
     spot: bool = Field(default=True, description="Managed Spot training with checkpoints.")
     max_runtime_hours: Annotated[int, Ge(1), Le(672)] = Field(
         default=24, description="Hard stop for one training job."
-    )
-    max_wait_hours: Annotated[int, Ge(1), Le(672)] = Field(
-        default=48, description="Spot: longest wait for capacity plus run (>= maxRuntimeHours)."
-    )
-    volume_size_gb: Annotated[int, Ge(1), Le(16384)] = Field(
-        default=30, description="Storage volume of each training instance."
-    )
-    processing_instance_type: SageMakerInstanceType = Field(
-        default="ml.m5.large", description="Instance type of the validation and evaluation steps."
-    )
-    mlflow: Mlflow = Field(default_factory=Mlflow, description="Experiment tracking.")
-    pipelines: Annotated[list[TrainingPipelineSpec], MaxLen(50)] = Field(
-        default_factory=list, description="The models' training pipelines."
     )
 
 
@@ -493,6 +361,16 @@ class DriftThresholds(_Section):
     def engine(self) -> dict[str, float]:
         """The set values, keyed as the engine's `Thresholds.from_dict` accepts them."""
         return {k: v for k, v in self.model_dump(by_alias=False).items() if v is not None}
+
+
+EndpointName = Annotated[str, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
+ScheduleExpression = Annotated[
+    str,
+    Field(
+        pattern=r"^(rate\(([1-9][0-9]*) (minute|minutes|hour|hours|day|days)\)"
+        r"|cron\(\S+ \S+ \S+ \S+ \S+ \S+\))$"
+    ),
+]
 
 
 class DriftMonitorSpec(_Section):
