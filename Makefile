@@ -76,12 +76,7 @@ lock: | $(UV)  ## Recompile the hash-pinned requirements files from pyproject.to
 		--python-version $(LAMBDA_PYTHON) --python-platform $(LAMBDA_PLATFORM) \
 		-c requirements-dev.txt -o lambdas/drift_check/requirements.txt \
 		$(foreach p,$(LAMBDA_RUNTIME_PROVIDES),--no-emit-package $(p))
-	@# The bench shares the dev pins except pandas: Evidently 0.7 needs pandas < 3.
-	mkdir -p build
-	awk '/^pandas==/{skip=1; next} skip && /^ /{next} {skip=0; print}' requirements-dev.txt \
-		> build/bench-constraints.txt
-	$(UV) pip compile --quiet bench/requirements.in --generate-hashes --python-version 3.11 \
-		-c build/bench-constraints.txt -o bench/requirements.txt
+	$(UV) pip compile --quiet bench/requirements.in --generate-hashes --python-version 3.11 -c requirements-dev.txt -o bench/requirements.txt
 
 clean:  ## Remove build output and environments.
 	rm -rf build .venv .tools .mypy_cache .ruff_cache .pytest_cache

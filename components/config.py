@@ -525,6 +525,10 @@ class DriftMonitorSpec(_Section):
     thresholds: DriftThresholds = Field(
         default_factory=DriftThresholds, description="This monitor's own thresholds."
     )
+    feature_thresholds: Annotated[dict[FeatureName, DriftThresholds], MaxLen(500)] = Field(
+        default_factory=dict,
+        description="Thresholds of single features, over the monitor's and the stack's.",
+    )
 
 
 class Drift(_Section):

@@ -2,7 +2,7 @@
 
 `DriftMonitor` (`mlops:drift:DriftMonitor`) deploys the handlers of `lambdas/drift_check/`:
 
-- one layer with the handlers' dependencies (Powertools, numpy, orjson), built reproducibly
+- one layer with the handlers' dependencies (Powertools, numpy, orjson, msgspec), built reproducibly
   from `lambdas/drift_check/requirements.txt` for arm64 by `make lambda-layer`;
 - the single-window check function, and when a monitor asks for `scaleout`, the plan, profile
   and reduce functions plus a Step Functions state machine whose Distributed Map runs the
@@ -119,6 +119,13 @@ def monitor_input(monitor: DriftMonitorSpec, defaults: DriftThresholds, min_rows
     }
     if thresholds:
         event["thresholds"] = thresholds
+    features = {
+        name: values
+        for name, feature in sorted(monitor.feature_thresholds.items())
+        if (values := feature.engine())
+    }
+    if features:
+        event["feature_thresholds"] = features
     if monitor.baseline_key is not None:
         event["baseline_key"] = monitor.baseline_key
     return json.dumps(event, sort_keys=True)
@@ -250,7 +257,7 @@ class DriftMonitor(pulumi.ComponentResource):
         return aws.lambda_.LayerVersion(
             f"{self._name}-layer",
             layer_name=self._physical("deps", NameKind.LAMBDA_FUNCTION),
-            description="Drift-check dependencies: Powertools, numpy, orjson (arm64).",
+            description="Drift-check dependencies: Powertools, numpy, orjson, msgspec (arm64).",
             code=pulumi.FileArchive(str(LAYER_ZIP)),
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[ARCHITECTURE],

@@ -411,6 +411,7 @@ def test_monitor_overrides_stack_thresholds_and_names_its_baseline(
                         "endpoint": "churn-shadow",
                         "baselineKey": "baselines/churn-v7.json",
                         "thresholds": {"psi": 0.1, "missingRateDelta": 0.05},
+                        "featureThresholds": {"tenure_months": {"wasserstein": 0.3}},
                     }
                 ],
             }
@@ -418,6 +419,7 @@ def test_monitor_overrides_stack_thresholds_and_names_its_baseline(
     )
     event = json.loads(plan.one(SCHEDULE).inputs["target"]["input"])
     assert event["thresholds"] == {"psi": 0.1, "js": 0.2, "missing_rate_delta": 0.05}
+    assert event["feature_thresholds"] == {"tenure_months": {"wasserstein": 0.3}}
     assert event["min_rows"] == 500
     assert event["baseline_key"] == "baselines/churn-v7.json"
     granted = statements(named(plan, "drift-role-access"))
