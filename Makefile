@@ -12,6 +12,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 STAMP := $(VENV)/.synced
+# The sagemaker SDK (v2) has its own environment: it pins packaging < 25, the Pulumi SDK needs
+# packaging >= 26. components/pipeline_definition.py runs in it as a subprocess of the program.
+SDK_VENV := .venv-sagemaker
+SDK_PY := $(SDK_VENV)/bin/python
+SDK_STAMP := $(SDK_VENV)/.synced
 # The drift-check functions run on arm64 (Graviton) with this Python; the layer is built for it.
 LAMBDA_PYTHON := 3.13
 LAMBDA_PLATFORM := aarch64-manylinux_2_28
@@ -19,7 +24,7 @@ LAYER_DIR := build/lambda/drift-layer
 # The Lambda Python runtime ships boto3 and these; the layer does not carry a second copy.
 LAMBDA_RUNTIME_PROVIDES := botocore jmespath python-dateutil six urllib3
 
-.PHONY: help setup plan plan-all test lint format docs lock clean lambda-layer bench
+.PHONY: help setup sdk-env plan plan-all test lint format docs lock clean lambda-layer bench
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -42,18 +47,28 @@ $(STAMP): requirements-dev.txt | $(UV)
 	$(UV) pip install --quiet --no-deps --no-build-isolation --python $(PY) -e .
 	touch $@
 
-setup: $(STAMP)  ## Install the pinned environment into .venv (uv first, when missing).
+# Only the SDK's pinned packages: the repository is put on PYTHONPATH by the program
+# (components/sagemaker_sdk.py), not installed here.
+$(SDK_STAMP): requirements-sagemaker.txt | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(SDK_VENV)
+	$(UV) pip sync --quiet --require-hashes --compile-bytecode --python $(SDK_PY) requirements-sagemaker.txt
+	touch $@
 
-plan: $(STAMP)  ## Offline plan of one stack under Pulumi's mocks: make plan STACK=dev
+setup: $(STAMP) $(SDK_STAMP)  ## Install the pinned environments into .venv and .venv-sagemaker (uv first, when missing).
+
+sdk-env: $(SDK_STAMP)  ## Only the sagemaker SDK's environment (.venv-sagemaker), e.g. before pulumi preview/up.
+
+plan: $(STAMP) $(SDK_STAMP)  ## Offline plan of one stack under Pulumi's mocks: make plan STACK=dev
 	$(PY) -m planner plan $(STACK)
 
-plan-all: $(STAMP)  ## Offline plan of dev, staging and prod.
+plan-all: $(STAMP) $(SDK_STAMP)  ## Offline plan of dev, staging and prod.
 	$(PY) -m planner plan $(STACKS)
 
-lint: $(STAMP)  ## ruff lint, ruff format --check, mypy strict.
+lint: $(STAMP) $(SDK_STAMP)  ## ruff lint, ruff format --check, mypy strict (the SDK's module also against the SDK).
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	$(PY) -m mypy --python-executable $(SDK_PY) components/pipeline_definition.py
 
 test: lint  ## The whole quality gate: lint, format check, mypy, pytest (actionlint included).
 	$(PY) -m pytest -n 2 -q
@@ -77,9 +92,12 @@ lock: | $(UV)  ## Recompile the hash-pinned requirements files from pyproject.to
 		-c requirements-dev.txt -o lambdas/drift_check/requirements.txt \
 		$(foreach p,$(LAMBDA_RUNTIME_PROVIDES),--no-emit-package $(p))
 	$(UV) pip compile --quiet bench/requirements.in --generate-hashes --python-version 3.11 -c requirements-dev.txt -o bench/requirements.txt
+	@# The SDK's environment is resolved on its own: its packaging (< 25) and protobuf differ
+	@# from the dev pins, so requirements-dev.txt cannot constrain it.
+	$(UV) pip compile --quiet requirements-sagemaker.in --generate-hashes --python-version 3.11 -o requirements-sagemaker.txt
 
 clean:  ## Remove build output and environments.
-	rm -rf build .venv .tools .mypy_cache .ruff_cache .pytest_cache
+	rm -rf build .venv $(SDK_VENV) .tools .mypy_cache .ruff_cache .pytest_cache
 
 lambda-layer: | $(UV)  ## Build the drift-check layer zip (arm64 wheels, hash-checked) and print its size.
 	rm -rf $(LAYER_DIR) $(LAYER_DIR).zip

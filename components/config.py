@@ -1237,8 +1237,8 @@ PROCESSOR_EXAMPLES = {"cpu": "ml.m5.xlarge", "gpu": "ml.g5.xlarge"}
 
 def _training_checks(cfg: PlatformConfig, project_dir: Path | None) -> list[ConfigProblem]:
     """Rules of the `training` section. The SageMaker facts (framework images, instance types)
-    come from the installed SDKs' data files (`sagemaker_catalog`), read only when training is
-    enabled."""
+    come from the SDKs' data files in the SDK's environment (`sagemaker_catalog`), read only
+    when training is enabled."""
     training = cfg.training
     problems: list[ConfigProblem] = []
     if training.mlflow.enabled and not training.enabled:

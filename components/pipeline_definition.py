@@ -1,9 +1,19 @@
 """SageMaker Pipelines definitions of a model's training and batch-transform pipelines.
 
-Built with the sagemaker SDK's (v2) workflow classes at plan time, offline: the SDK is imported
-inside the functions only (this module imports fast and the program pays for the SDK only when
-training is enabled), the session is a `PipelineSession` on a credential-less boto3 session with
-the artifact bucket as its default bucket, every S3 URI is explicit (the SDK uploads nothing and
+Built with the sagemaker SDK's (v2) workflow classes at plan time, offline. The SDK is not in
+the Pulumi program's environment (it pins packaging < 25, the Pulumi SDK needs >= 26): this
+module runs in the SDK's own environment, `.venv-sagemaker`, as
+
+    python -m components.pipeline_definition definition|schema|images  < inputs.json
+    python -m components.pipeline_definition batch INSTANCE_TYPE COUNT  < inputs.json
+    python -m components.pipeline_definition serve     (JSON lines, components/sagemaker_sdk.py)
+
+with `TrainingPipelineInputs` as JSON (`pipeline_inputs.to_json`) on stdin and the result on
+stdout. The program calls it through `components/sagemaker_sdk.py`. The SDK is imported inside
+the functions only, so the standard-library helpers (`schema_document`, `code_files`,
+`batch_pipeline_name`, `task_of`) import without it, in either environment. The session is a
+`PipelineSession` on a credential-less boto3 session with the artifact bucket as its default
+bucket, every S3 URI is explicit (the SDK uploads nothing and
 never resolves a default bucket) and the SDK's config files are not read (`sagemaker_config`
 is given), so the same inputs always give the same JSON and no AWS call is made.
 
@@ -31,12 +41,13 @@ import hashlib
 import json
 import logging
 import os
+import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import IO, Any
 
-from components.pipeline_inputs import TrainingPipelineInputs
+from components.pipeline_inputs import TrainingPipelineInputs, from_json
 
 PROCESSING_SKLEARN_VERSION = "1.4-2"
 """The scikit-learn image of the validation and latest-approved steps (pandas, numpy, boto3)."""
@@ -742,3 +753,76 @@ def _PackageModel(package_arn: Any, **kwargs: Any) -> Any:  # noqa: N802 - a cla
 
 def _canonical(definition: str) -> str:
     return json.dumps(json.loads(definition), sort_keys=True, indent=1)
+
+
+# ---- the command line (run in the SDK's environment) ------------------------------------------
+
+
+def images(inputs: TrainingPipelineInputs) -> dict[str, str]:
+    """The image URIs a definition uses: training, inference (registration), processing."""
+    with _offline_sdk():
+        return {
+            "training": training_image_uri(inputs),
+            "inference": training_image_uri(inputs, "inference"),
+            "processing": processing_image_uri(inputs),
+        }
+
+
+def run(command: str, inputs: TrainingPipelineInputs, args: list[Any]) -> Any:
+    """One command's result (a string, or JSON values for `images`)."""
+    if command == "definition" and not args:
+        return pipeline_definition(inputs)
+    if command == "batch" and len(args) == 2:
+        return batch_transform_definition(inputs, str(args[0]), int(args[1]))
+    if command == "schema" and not args:
+        return schema_document(inputs)
+    if command == "images" and not args:
+        return images(inputs)
+    raise ValueError(f"unknown command or arguments: {command} {args}")
+
+
+def _serve(requests: IO[str], answers: IO[str]) -> None:
+    """One JSON request a line (`command`, `inputs`, `args`), one JSON answer a line (`ok` and
+    `result`, or `ok` false with the error's `type` and message); until stdin closes."""
+    for line in requests:
+        if not line.strip():
+            continue
+        try:
+            request = json.loads(line)
+            result = run(request["command"], from_json(request["inputs"]), request.get("args", []))
+            answer: dict[str, Any] = {"ok": True, "result": result}
+        except Exception as err:  # reported to the caller, which raises
+            answer = {"ok": False, "type": type(err).__name__, "error": str(err)}
+        answers.write(json.dumps(answer) + "\n")
+        answers.flush()
+
+
+def main(argv: list[str]) -> int:
+    usage = (
+        "usage: python -m components.pipeline_definition "
+        "definition|schema|images|batch INSTANCE_TYPE COUNT|serve  (inputs as JSON on stdin)"
+    )
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage, file=sys.stderr)
+        return 0 if argv else 2
+    # The answers go to the original stdout alone: whatever the SDK prints goes to stderr.
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
+    sys.stdout.flush()
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout = sys.stderr
+    _quiet_sdk()
+    if argv[0] == "serve" and len(argv) == 1:
+        _serve(sys.stdin, answers)
+        return 0
+    try:
+        result = run(argv[0], from_json(json.load(sys.stdin)), argv[1:])
+    except ValueError as err:
+        print(f"error: {err}\n{usage}", file=sys.stderr)
+        return 2
+    answers.write(result if isinstance(result, str) else json.dumps(result, indent=1) + "\n")
+    answers.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

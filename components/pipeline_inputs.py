@@ -3,13 +3,15 @@
 `components/training.py` fills a `TrainingPipelineInputs` from the stack config and the
 resolved outputs of the resources the plan created (inside an `apply`), and
 `components/pipeline_definition.py` turns it into SageMaker Pipelines JSON with the sagemaker
-SDK's workflow classes, offline. Standard library only, so the component can build it without
-importing the SDK.
+SDK's workflow classes, offline, in the SDK's own environment (`.venv-sagemaker`, see
+`components/sagemaker_sdk.py`): the inputs cross the process boundary as JSON (`to_json`,
+`from_json`). Standard library only, so both environments import it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -86,3 +88,28 @@ class TrainingPipelineInputs:
     @property
     def output_uri(self) -> str:
         return f"s3://{self.artifact_bucket}/models/{self.model}/"
+
+
+_TUPLES = ("subnet_ids", "security_group_ids")
+
+
+def to_json(inputs: TrainingPipelineInputs) -> dict[str, Any]:
+    """The inputs as JSON values (tuples become lists, columns mappings)."""
+    return asdict(inputs)
+
+
+def from_json(document: dict[str, Any]) -> TrainingPipelineInputs:
+    """`to_json`'s inverse; refuses unknown and missing keys (a version skew between the
+    program and the SDK environment's copy of this module would otherwise go unnoticed)."""
+    known = {f.name for f in fields(TrainingPipelineInputs)}
+    unknown = sorted(set(document) - known)
+    if unknown:
+        raise ValueError(f"unknown TrainingPipelineInputs keys: {', '.join(unknown)}")
+    values = dict(document)
+    values["columns"] = tuple(ColumnSpec(**c) for c in values.get("columns", ()))
+    for key in _TUPLES:
+        if key in values:
+            values[key] = tuple(values[key])
+    if "hyperparameters" in values:
+        values["hyperparameters"] = dict(values["hyperparameters"])
+    return TrainingPipelineInputs(**values)

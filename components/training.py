@@ -8,7 +8,8 @@
   validation and evaluation step scripts, and the drift engine the validation step profiles
   the data with, so a code change is a new definition and an old run keeps its code;
 - an `aws.sagemaker.Pipeline` whose definition `components/pipeline_definition.py` generates at
-  plan time with the sagemaker SDK, offline;
+  plan time with the sagemaker SDK, offline, in the SDK's own environment (`.venv-sagemaker`,
+  reached through `components/sagemaker_sdk.py`: one SDK process for the whole plan);
 - an execution role that grants what the pipeline's jobs do, derived from the definition itself
   (the images it pulls, the buckets and prefixes it reads and writes, the key, its own group)
   with `iam:PassRole` only for itself and only to SageMaker;
@@ -36,11 +37,12 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components import iam
+from components import iam, sagemaker_sdk
 from components.config import PipelineSchedule, TrainingPipelineSpec
 from components.drift import CLI_ONLY
 from components.naming import NameKind
 from components.notifications import EventRoute, EventRouteArgs
+from components.pipeline_definition import batch_pipeline_name, schema_document
 from components.pipeline_inputs import ColumnSpec, TrainingPipelineInputs
 from components.platform import PlatformContext
 
@@ -275,8 +277,6 @@ class TrainingPipelines(pulumi.ComponentResource):
     # ---- one pipeline --------------------------------------------------------------------------
     def _upload_code(self, spec: TrainingPipelineSpec) -> str:
         """Upload the pipeline's code; returns its key prefix in the artifact bucket."""
-        from components.pipeline_definition import schema_document  # noqa: PLC0415
-
         objects = code_objects(spec.model, schema_document(self._template(spec, "")))
         prefix = f"pipelines/{spec.model}/code/{code_hash(objects)}"
         for key, value in sorted(objects.items()):
@@ -373,11 +373,9 @@ class TrainingPipelines(pulumi.ComponentResource):
         )
 
     def _pipeline(self, spec: TrainingPipelineSpec) -> aws.sagemaker.Pipeline:
-        from components.pipeline_definition import pipeline_definition  # noqa: PLC0415
-
         code_prefix = self._upload_code(spec)
         inputs = self._inputs(spec, code_prefix)
-        definition = inputs.apply(pipeline_definition)
+        definition = inputs.apply(sagemaker_sdk.definition)
         name = self._ctx.naming.physical(f"{spec.model}-training", NameKind.SAGEMAKER)
         role, policy = self._role(spec.model, name, inputs, definition)
         pipeline = aws.sagemaker.Pipeline(
@@ -396,11 +394,6 @@ class TrainingPipelines(pulumi.ComponentResource):
         return pipeline
 
     def _batch_pipeline(self, spec: TrainingPipelineSpec) -> aws.sagemaker.Pipeline:
-        from components.pipeline_definition import (  # noqa: PLC0415
-            batch_pipeline_name,
-            batch_transform_definition,
-        )
-
         batch = spec.batch_transform
         name = batch_pipeline_name(self._template(spec, ""))
         # The batch pipeline's jobs run with its own role (same naming rule as the pipeline).
@@ -408,7 +401,7 @@ class TrainingPipelines(pulumi.ComponentResource):
             lambda i: replace(i, role_arn=role_arn(i.partition, i.account_id, name))
         )
         definition = inputs.apply(
-            lambda i: batch_transform_definition(i, batch.instance_type, batch.instance_count)
+            lambda i: sagemaker_sdk.batch_definition(i, batch.instance_type, batch.instance_count)
         )
         role, policy = self._role(f"{spec.model}-batch", name, inputs, definition)
         pipeline = aws.sagemaker.Pipeline(

@@ -5,13 +5,15 @@ Everything runs the real program through `planner.run`, the same path `make plan
 
 from __future__ import annotations
 
+import builtins
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from components.sagemaker_sdk import SdkProcess
 from planner.mocks import Registration
 from planner.run import PROJECT_DIR, Plan, run_stack_config
 from planner.stackfile import load_stack_config
@@ -49,3 +51,45 @@ def plans() -> dict[str, Plan]:
 @pytest.fixture
 def plan_stack() -> Callable[..., Plan]:
     return plan_with
+
+
+class Sdk:
+    """The sagemaker SDK, called from a test: it runs in its own environment (.venv-sagemaker),
+    never in this one (see components/sagemaker_sdk.py). `call("sagemaker.image_uris:retrieve",
+    ...)` returns what the function returned (as JSON); an exception it raised is raised here
+    again, as the same built-in type (ValueError, KeyError, ...) with the same message."""
+
+    def __init__(self, process: SdkProcess) -> None:
+        self._process = process
+
+    def call(self, target: str, *args: Any, **kwargs: Any) -> Any:
+        answer = self._process.request({"target": target, "args": args, "kwargs": kwargs})
+        if answer["ok"]:
+            return answer["result"]
+        kind = getattr(builtins, answer["type"], None)
+        if isinstance(kind, type) and issubclass(kind, Exception):
+            raise kind(answer["error"])
+        raise RuntimeError(f"{answer['type']}: {answer['error']}")
+
+    def module(self, name: str) -> Any:
+        """A stand-in for an SDK module: `sdk.module("sagemaker.image_uris").retrieve(...)`."""
+        return _RemoteModule(self, name)
+
+
+class _RemoteModule:
+    def __init__(self, sdk: Sdk, name: str) -> None:
+        self._sdk = sdk
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Callable[..., Any]:
+        return lambda *args, **kwargs: self._sdk.call(f"{self._name}:{attribute}", *args, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def sdk() -> Iterator[Sdk]:
+    """One process in the SDK's environment for the test session (per xdist worker)."""
+    process = SdkProcess("tests.sdk_side", ())
+    try:
+        yield Sdk(process)
+    finally:
+        process.close()

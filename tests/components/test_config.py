@@ -1122,14 +1122,16 @@ def test_model_name_too_long_for_a_long_stack_name() -> None:
     package group, leaving 25 for the model name.
     """
     stack = "sandbox-experiments-eu"
-    no_drift = {"enabled": False}
+    off = {"enabled": False}  # drift and training refer to the shipped model
     values = dev_values(
-        modelRegistry={"enabled": True, "models": [{"name": "x" * 25}]}, drift=no_drift
+        modelRegistry={"enabled": True, "models": [{"name": "x" * 25}]}, drift=off, training=off
     )
     assert load_platform_config(values, stack).model_registry.models[0].name == "x" * 25
 
     name = "customer-lifetime-value-v2"  # 26 characters
-    values = dev_values(modelRegistry={"enabled": True, "models": [{"name": name}]}, drift=no_drift)
+    values = dev_values(
+        modelRegistry={"enabled": True, "models": [{"name": name}]}, drift=off, training=off
+    )
     with pytest.raises(ConfigError) as caught:
         load_platform_config(values, stack)
 

@@ -99,6 +99,8 @@ def test_drift_needs_the_lake_and_the_registry() -> None:
         modelRegistry={"enabled": False},
         featureStore={"enabled": False},
         dataLake={"enabled": False},
+        # Training needs them too, and says so in a problem of its own.
+        training={"enabled": False},
     )
     assert found == [
         line(

@@ -110,7 +110,9 @@ class Recorded:
 def record_plan(
     monkeypatch: pytest.MonkeyPatch, stack: str, overrides: dict[str, Any] | None = None
 ) -> Recorded:
-    """Plan `stack` while keeping every resource's mocked outputs."""
+    """Plan `stack` while keeping every resource's mocked outputs. Training is off: its
+    failure route and queues are of the same types as the registry's (tests/training)."""
+    overrides = {f"{NS}training": {"enabled": False}, **(overrides or {})}
     answers: dict[tuple[str, str], dict[str, Any]] = {}
     original = PlatformMocks.new_resource
 
@@ -132,6 +134,12 @@ def recorded() -> Iterator[dict[str, Recorded]]:
     """Every shipped stack, planned once for this module with the mocks' answers kept."""
     with pytest.MonkeyPatch.context() as monkeypatch:
         yield {stack: record_plan(monkeypatch, stack) for stack in SHIPPED_STACKS}
+
+
+@pytest.fixture(scope="module")
+def plans(recorded: dict[str, Recorded]) -> dict[str, Plan]:
+    """The shipped stacks without training (see `record_plan`), for this module."""
+    return {stack: run.plan for stack, run in recorded.items()}
 
 
 def registry_section(stack: str, **changes: Any) -> dict[str, Any]:
@@ -415,7 +423,7 @@ def test_two_models_get_two_groups_two_repositories_and_one_rule(
         {"name": "anomaly"},
     ]
     section = registry_section("dev", models=models)
-    plan = plan_stack("dev", {f"{NS}modelRegistry": section})
+    plan = plan_stack("dev", {f"{NS}modelRegistry": section, f"{NS}training": {"enabled": False}})
 
     groups = {g.inputs["modelPackageGroupName"]: g for g in plan.by_type(GROUP)}
     assert {name: g.inputs["modelPackageGroupDescription"] for name, g in groups.items()} == {

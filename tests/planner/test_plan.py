@@ -137,9 +137,10 @@ COMPONENTS = {
     "mlops:features:FeatureStore": 1,
     "mlops:notifications:PlatformTopic": 1,
     "mlops:registry:ModelRegistry": 1,
-    "mlops:notifications:EventRoute": 1,
+    "mlops:notifications:EventRoute": 2,  # registry approvals, training failures
     "mlops:notifications:PlatformEventBus": 1,
     "mlops:drift:DriftMonitor": 1,
+    "mlops:training:TrainingPipelines": 1,
 }
 
 
@@ -183,7 +184,7 @@ def test_cli_writes_resources_json_and_prints_the_summary(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stderr
     document = json.loads((tmp_path / "dev" / "resources.json").read_text())
     assert document["stack"] == "dev"
-    assert document["resourceCount"] == len(document["resources"]) == 99
+    assert document["resourceCount"] == len(document["resources"]) == 125
     fields = {
         "urn", "type", "name", "parent", "inputs", "protect", "retainOnDelete", "aliases",
         "dependencies", "provider",
@@ -194,10 +195,11 @@ def test_cli_writes_resources_json_and_prints_the_summary(tmp_path: Path) -> Non
     assert "mlops:security:PlatformKey platform  [2 direct, 2 total]" in out
     assert re.search(r"^  aws:kms/key:Key +1$", out, re.MULTILINE)
     assert re.search(r"^  aws:s3/bucket:Bucket +7$", out, re.MULTILINE)
-    assert re.search(r"^  total +84$", out, re.MULTILINE)
+    assert re.search(r"^  total +108$", out, re.MULTILINE)
     assert "mlops:storage:DataLake lake  [2 direct, 57 total]" in out
     assert "mlops:features:FeatureStore features  [3 direct, 3 total]" in out
     assert "mlops:registry:ModelRegistry registry  [3 direct, 7 total]" in out
+    assert "mlops:training:TrainingPipelines training  [20 direct, 24 total]" in out
     assert re.search(r"^    customer-features +mlops-platform-dev-customer-features$", out, re.M)
     assert re.search(r"^    churn +mlops-platform-dev-churn$", out, re.MULTILINE)
     assert re.search(r"^  initialModelApprovalStatus +Approved$", out, re.MULTILINE)
@@ -208,10 +210,11 @@ def test_cli_writes_resources_json_and_prints_the_summary(tmp_path: Path) -> Non
 
 @pytest.fixture
 def temp_stack(tmp_path: Path) -> TempStack:
-    """A copy of the project (sharing .venv) with one more stack file; returns (dir, name)."""
+    """A copy of the project (sharing .venv and .venv-sagemaker) with one more stack file;
+    returns (dir, name)."""
     project = tmp_path / "project"
     project.mkdir()
-    for name in ("infra", "components", "lambdas", "planner", "policy", "stacks"):
+    for name in ("infra", "components", "lambdas", "pipelines", "planner", "policy", "stacks"):
         shutil.copytree(
             PROJECT_DIR / name, project / name, ignore=shutil.ignore_patterns("__pycache__")
         )
@@ -221,9 +224,11 @@ def temp_stack(tmp_path: Path) -> TempStack:
         "pyproject.toml",
         "requirements-dev.txt",
         "requirements-bootstrap.txt",
+        "requirements-sagemaker.txt",
     ):
         shutil.copy2(PROJECT_DIR / name, project / name)
     (project / ".venv").symlink_to(PROJECT_DIR / ".venv")
+    (project / ".venv-sagemaker").symlink_to(PROJECT_DIR / ".venv-sagemaker")
 
     def make(body: str) -> tuple[Path, str]:
         name = f"user{uuid.uuid4().hex[:6]}"

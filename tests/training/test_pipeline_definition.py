@@ -1,11 +1,15 @@
-"""The generated training and batch-transform pipeline definitions, parsed and checked."""
+"""The generated training and batch-transform pipeline definitions, parsed and checked.
+
+The definitions are generated the way the plan generates them: by the sagemaker SDK in its own
+environment (.venv-sagemaker), through `components.sagemaker_sdk` (this environment has no
+sagemaker)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
-import sys
 import textwrap
 from dataclasses import replace
 from pathlib import Path
@@ -13,14 +17,12 @@ from typing import Any
 
 import pytest
 
-from components.pipeline_definition import (
-    batch_pipeline_name,
-    batch_transform_definition,
-    code_files,
-    pipeline_definition,
-    schema_document,
-)
-from components.pipeline_inputs import ColumnSpec, TrainingPipelineInputs
+from components import sagemaker_sdk
+from components.pipeline_definition import batch_pipeline_name, code_files, schema_document
+from components.pipeline_inputs import ColumnSpec, TrainingPipelineInputs, from_json, to_json
+
+pipeline_definition = sagemaker_sdk.definition
+batch_transform_definition = sagemaker_sdk.batch_definition
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLE = "arn:aws:iam::210987654321:role/zz-pipeline-role-7q"
@@ -484,17 +486,6 @@ def test_schema_and_upload_layout() -> None:
     )
 
 
-OFFLINE_SCRIPT = textwrap.dedent(
-    """
-    import json, sys
-    from tests.training.test_pipeline_definition import make_inputs
-    from components.pipeline_definition import pipeline_definition, batch_transform_definition
-    training = pipeline_definition(make_inputs())
-    batch = batch_transform_definition(make_inputs(), "ml.m5.xlarge", 2)
-    json.dump({"training": training, "batch": batch}, sys.stdout)
-    """
-)
-
 NO_NETWORK = textwrap.dedent(
     """
     import atexit, socket, sys
@@ -513,12 +504,12 @@ NO_NETWORK = textwrap.dedent(
 )
 
 
-def test_generated_offline_without_credentials(tmp_path: Path) -> None:
-    """No credentials, no metadata service, no network: generation still succeeds, tries no
-    connection (the SDK's telemetry would) and gives the same JSON as in this process."""
+def offline_run(tmp_path: Path, *args: str, stdin: str) -> subprocess.CompletedProcess[str]:
+    """`<sdk python> -m components.pipeline_definition <args>` as the plan runs it, but with
+    no credentials, no metadata service and every connection refused (sitecustomize)."""
     (tmp_path / "sitecustomize.py").write_text(NO_NETWORK)
     home = tmp_path / "home"
-    home.mkdir()
+    home.mkdir(exist_ok=True)
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": str(home),
@@ -526,33 +517,100 @@ def test_generated_offline_without_credentials(tmp_path: Path) -> None:
         "AWS_EC2_METADATA_DISABLED": "true",
     }
     assert not any(k.startswith("AWS_") and k != "AWS_EC2_METADATA_DISABLED" for k in env)
-    result = subprocess.run(
-        [sys.executable, "-c", OFFLINE_SCRIPT],
+    return subprocess.run(
+        [str(sagemaker_sdk.require_python()), "-m", "components.pipeline_definition", *args],
+        input=stdin,
         env=env,
-        cwd=ROOT,
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ((), lambda: pipeline_definition(make_inputs())),
+        (
+            ("batch", "ml.m5.xlarge", "2"),
+            lambda: batch_transform_definition(make_inputs(), "ml.m5.xlarge", 2),
+        ),
+    ],
+    ids=["definition", "batch"],
+)
+def test_generated_offline_without_credentials(
+    tmp_path: Path, args: tuple[str, ...], expected: Any
+) -> None:
+    """No credentials, no metadata service, no network: the SDK's process still generates the
+    definition, tries no connection (the SDK's telemetry would) and gives the same JSON as the
+    plan's SDK process."""
+    result = offline_run(
+        tmp_path, *(args or ("definition",)), stdin=json.dumps(to_json(make_inputs()))
+    )
     assert result.returncode == 0, result.stderr
     assert "NETWORK-ATTEMPTS 0 []" in result.stderr, result.stderr
     # Quiet: no deprecation banner, config-file logs or per-job warnings in a plan's output.
     assert result.stderr.strip() == "NETWORK-ATTEMPTS 0 []", result.stderr
-    produced = json.loads(result.stdout)
-    assert produced["training"] == pipeline_definition(make_inputs())
-    assert produced["batch"] == batch_transform_definition(make_inputs(), "ml.m5.xlarge", 2)
+    assert result.stdout == expected()
+
+
+def test_serve_offline_without_credentials(tmp_path: Path) -> None:
+    """The long-lived mode the plan uses: several answers from one process, still offline; a
+    bad request is an answer, not the end of the process."""
+    inputs = to_json(make_inputs())
+    requests = [
+        {"command": "definition", "inputs": inputs, "args": []},
+        {"command": "batch", "inputs": inputs, "args": ["ml.m5.xlarge", 2]},
+        {"command": "images", "inputs": inputs, "args": []},
+        {"command": "definition", "inputs": {**inputs, "metric_name": "nope"}, "args": []},
+        {"command": "schema", "inputs": inputs, "args": []},
+    ]
+    result = offline_run(tmp_path, "serve", stdin="".join(json.dumps(r) + "\n" for r in requests))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == "NETWORK-ATTEMPTS 0 []", result.stderr
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [a["ok"] for a in answers] == [True, True, True, False, True]
+    assert answers[0]["result"] == pipeline_definition(make_inputs())
+    assert answers[1]["result"] == batch_transform_definition(make_inputs(), "ml.m5.xlarge", 2)
+    assert answers[2]["result"] == {
+        "training": f"{FRAMEWORK_IMAGE_ACCOUNT}.dkr.ecr.eu-central-1.amazonaws.com/"
+        "sagemaker-scikit-learn:1.2-1-cpu-py3",
+        "inference": f"{FRAMEWORK_IMAGE_ACCOUNT}.dkr.ecr.eu-central-1.amazonaws.com/"
+        "sagemaker-scikit-learn:1.2-1-cpu-py3",
+        "processing": f"{FRAMEWORK_IMAGE_ACCOUNT}.dkr.ecr.eu-central-1.amazonaws.com/"
+        "sagemaker-scikit-learn:1.4-2-cpu-py3",
+    }
+    assert answers[3]["type"] == "ValueError"
+    assert "metric 'nope' is not written by the evaluation step" in answers[3]["error"]
+    assert answers[4]["result"] == schema_document(make_inputs())
+
+
+def test_inputs_round_trip_as_json() -> None:
+    inputs = make_inputs(mlflow_tracking_server_arn="arn:aws:sagemaker:x", custom_image_uri="i")
+    assert from_json(json.loads(json.dumps(to_json(inputs)))) == inputs
+    with pytest.raises(ValueError, match="unknown TrainingPipelineInputs keys: extra"):
+        from_json({**to_json(inputs), "extra": 1})
 
 
 def test_module_imports_without_the_sdk() -> None:
+    """Importing the module (for its standard-library helpers) does not import the SDK, even
+    where the SDK is installed; and the program's environment has no SDK at all."""
     code = (
         "import sys, components.pipeline_definition; "
         "print(any(m == 'sagemaker' or m.startswith('sagemaker.') for m in sys.modules))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+        [str(sagemaker_sdk.require_python()), "-c", code],
+        cwd=ROOT,
+        env=sagemaker_sdk.child_environment(),
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert out.stdout.strip() == "False"
+    assert importlib.util.find_spec("sagemaker") is None, "sagemaker in the program's env"
 
 
 # ---- batch transform --------------------------------------------------------------------------

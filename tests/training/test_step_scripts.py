@@ -1,4 +1,9 @@
-"""The processing steps' scripts, run as the containers run them, on small files in tmp dirs."""
+"""The processing steps' scripts, run as the containers run them, on small files in tmp dirs.
+
+They run on the SDK environment's interpreter (.venv-sagemaker): like the scikit-learn
+processing image, it has pandas and numpy, which the program's environment does not (pandas
+came into it with the SDK). Its numpy is the dev pins' version, so the tiny models pickled
+here unpickle there."""
 
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ import pytest
 from mlops_drift.baseline import load_baseline
 from scipy import stats
 
+from components import sagemaker_sdk
 from components.pipeline_definition import schema_document
 from tests.training.test_pipeline_definition import make_inputs
 from tests.training.tiny_models import LinearRegressor, ThresholdClassifier
@@ -41,6 +47,7 @@ def processing_root(tmp_path: Path, schema: str) -> Path:
 
 
 def run_step(script: str, root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The step as its container runs it: a plain interpreter with pandas and numpy."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "MLOPS_PROCESSING_ROOT": str(root),
@@ -48,7 +55,7 @@ def run_step(script: str, root: Path, *args: str) -> subprocess.CompletedProcess
         "PYTHONPATH": str(ROOT),
     }
     return subprocess.run(
-        [sys.executable, str(STEPS / script), *args],
+        [str(sagemaker_sdk.require_python()), str(STEPS / script), *args],
         env=env,
         capture_output=True,
         text=True,
