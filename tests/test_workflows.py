@@ -234,6 +234,18 @@ def test_preview_plans_offline_before_taking_credentials(preview_job: dict[str, 
     assert "requirements.txt" in sync_run
 
 
+def _sdk_env_before_pulumi(job: dict[str, Any]) -> None:
+    """The sagemaker SDK's environment (.venv-sagemaker) exists before Pulumi runs the program
+    (it generates the training pipelines' definitions there)."""
+    sdk = _step_index(job, lambda s: _runs(s, "make sdk-env"))
+    pulumi = _step_index(job, lambda s: str(s.get("uses", "")).startswith("pulumi/"))
+    assert sdk < pulumi
+
+
+def test_preview_builds_the_sdk_environment(preview_job: dict[str, Any]) -> None:
+    _sdk_env_before_pulumi(preview_job)
+
+
 def test_preview_concurrency_is_per_pull_request_and_stack(preview_job: dict[str, Any]) -> None:
     group = preview_job["concurrency"]["group"]
     assert "github.event.pull_request.number" in group
@@ -285,6 +297,7 @@ def test_deploy_job_updates_its_own_stack(deploy: dict[Any, Any], stack: str) ->
     assert inputs["policyPacks"] == "policy"
     assert inputs["refresh"] is True
     assert str(inputs["pulumi-version"]) == _pinned_pulumi_sdk()
+    _sdk_env_before_pulumi(job)
 
 
 def test_deploy_only_ever_deploys_main(deploy: dict[Any, Any]) -> None:
