@@ -781,9 +781,20 @@ def run(command: str, inputs: TrainingPipelineInputs, args: list[Any]) -> Any:
     raise ValueError(f"unknown command or arguments: {command} {args}")
 
 
+def _warm() -> None:
+    """Import the SDK's workflow classes now: the program starts this process when the
+    component is created, so the import overlaps with the plan's own work."""
+    with _offline_sdk():
+        import sagemaker.estimator
+        import sagemaker.transformer
+        import sagemaker.workflow.pipeline
+        import sagemaker.workflow.pipeline_context  # noqa: F401
+
+
 def _serve(requests: IO[str], answers: IO[str]) -> None:
     """One JSON request a line (`command`, `inputs`, `args`), one JSON answer a line (`ok` and
     `result`, or `ok` false with the error's `type` and message); until stdin closes."""
+    _warm()
     for line in requests:
         if not line.strip():
             continue

@@ -6,7 +6,8 @@ lives in `.venv-sagemaker` (`make setup` or `make sdk-env` build it from the has
 `requirements-sagemaker.txt`), and `components/pipeline_definition.py` runs there, as
 `python -m components.pipeline_definition serve` with this repository on `PYTHONPATH`.
 
-One SDK process is started on the first call and answers every later call of the process
+One SDK process is started when the training component is created (`start`, so that importing
+the SDK overlaps with the rest of the plan) or on the first call, and answers every later call
 (one JSON line per request and per answer), so a plan pays for importing the SDK (about a
 second) once, however many pipelines the stack has; it is closed when the program exits.
 The child gets no AWS credentials, profile or metadata service: generating a definition makes
@@ -245,13 +246,24 @@ _lock = threading.Lock()
 _worker: SdkProcess | None = None
 
 
-def _call(name: str, inputs: TrainingPipelineInputs, *args: Any) -> Any:
+def _process() -> SdkProcess:
     global _worker  # noqa: PLW0603 - one SDK process per program
+    if _worker is None or not _worker.alive():
+        _worker = SdkProcess()
+    return _worker
+
+
+def start() -> None:
+    """Start the SDK process now (it imports the SDK while the caller goes on), so the first
+    definition does not wait for the import. Raises when the environment is missing."""
+    with _lock:
+        _process()
+
+
+def _call(name: str, inputs: TrainingPipelineInputs, *args: Any) -> Any:
     request = {"command": name, "inputs": to_json(inputs), "args": list(args)}
     with _lock:
-        if _worker is None or not _worker.alive():
-            _worker = SdkProcess()
-        answer = _worker.request(request)
+        answer = _process().request(request)
     if not answer.get("ok"):
         what = f"the {name!r} result of pipeline {inputs.pipeline_name}"
         if answer.get("type") == "ValueError":

@@ -163,6 +163,10 @@ class TrainingPipelines(pulumi.ComponentResource):
         self._args = args
         self._name = name
         training = self._ctx.config.training
+        if training.pipelines:
+            # The SDK's process imports the SDK (about 1.5 s) while the resources below are
+            # registered; the definitions are asked of it once their inputs resolve.
+            sagemaker_sdk.start()
 
         self._queue = aws.sqs.Queue(
             f"{name}-dlq",
