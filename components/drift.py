@@ -42,7 +42,6 @@ ARCHITECTURE = "arm64"
 LAMBDA_SERVICE = "lambda.amazonaws.com"
 SCHEDULER_SERVICE = "scheduler.amazonaws.com"
 STATES_SERVICE = "states.amazonaws.com"
-DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 ASYNC_RETRIES = 2
 ASYNC_MAX_AGE_SECONDS = 6 * 3600
 SCHEDULE_RETRIES = 10
@@ -192,27 +191,22 @@ class DriftMonitor(pulumi.ComponentResource):
 
     # ---- resources -----------------------------------------------------------------------------
     def _dead_letter_queue(self) -> aws.sqs.Queue:
-        return aws.sqs.Queue(
+        return self._ctx.dead_letter_queue(
             f"{self._name}-dlq",
-            name=self._physical("dlq", NameKind.SQS_QUEUE),
-            kms_master_key_id=self._args.kms_key_arn,
-            kms_data_key_reuse_period_seconds=300,
-            message_retention_seconds=DLQ_RETENTION_SECONDS,
-            opts=self._opts(),
+            queue_name=self._physical("dlq", NameKind.SQS_QUEUE),
+            kms_key_arn=self._args.kms_key_arn,
+            parent=self,
         )
 
     def _function_role(self) -> aws.iam.Role:
         ctx = self._ctx
         args = self._args
-        role = aws.iam.Role(
+        role = ctx.service_role(
             f"{self._name}-role",
-            name=self._physical("functions", NameKind.IAM_ROLE),
+            role_name=self._physical("functions", NameKind.IAM_ROLE),
             description="Drift-check functions: read capture and baselines, write reports.",
-            assume_role_policy=ctx.account_id.apply(
-                lambda account: iam.service_trust(LAMBDA_SERVICE, account)
-            ),
-            max_session_duration=3600,
-            opts=self._opts(),
+            service=LAMBDA_SERVICE,
+            parent=self,
         )
         monitors = ctx.config.drift.monitors
         log_prefix = self._physical("", NameKind.LOG_GROUP)
@@ -337,15 +331,13 @@ class DriftMonitor(pulumi.ComponentResource):
         )
         functions = [self._functions[k] for k in ("plan", "profile", "reduce")]
         machine_arn = self._arn("states", f"stateMachine:{name}")
-        role = aws.iam.Role(
+        role = ctx.service_role(
             f"{self._name}-scaleout-role",
-            name=self._physical("scaleout", NameKind.IAM_ROLE),
+            role_name=self._physical("scaleout", NameKind.IAM_ROLE),
             description="Drift scale-out state machine: invoke the drift functions.",
-            assume_role_policy=pulumi.Output.all(ctx.account_id, machine_arn).apply(
-                lambda v: iam.service_trust(STATES_SERVICE, v[0], v[1])
-            ),
-            max_session_duration=3600,
-            opts=self._opts(),
+            service=STATES_SERVICE,
+            parent=self,
+            source_arn=machine_arn,
         )
         policy = aws.iam.RolePolicy(
             f"{self._name}-scaleout-access",
@@ -402,15 +394,12 @@ class DriftMonitor(pulumi.ComponentResource):
     def _schedule_role(self) -> aws.iam.Role:
         ctx = self._ctx
         args = self._args
-        role = aws.iam.Role(
+        role = ctx.service_role(
             f"{self._name}-scheduler-role",
-            name=self._physical("scheduler", NameKind.IAM_ROLE),
+            role_name=self._physical("scheduler", NameKind.IAM_ROLE),
             description="EventBridge Scheduler: start the drift checks.",
-            assume_role_policy=ctx.account_id.apply(
-                lambda account: iam.service_trust(SCHEDULER_SERVICE, account)
-            ),
-            max_session_duration=3600,
-            opts=self._opts(),
+            service=SCHEDULER_SERVICE,
+            parent=self,
         )
         targets: list[pulumi.Input[str]] = [self._functions["check"].arn]
         if self.state_machine_arn is not None:

@@ -143,20 +143,15 @@ class FeatureStore(pulumi.ComponentResource):
         ctx = self._ctx
         args = self._args
         part, region = ctx.partition, ctx.config.region
-        trust = pulumi.Output.from_input(args.account_id).apply(
-            lambda account: iam.service_trust(
-                SAGEMAKER_SERVICE,
-                account,
-                f"arn:{part}:sagemaker:{region}:{account}:feature-group/{physical}",
-            )
-        )
-        role = aws.iam.Role(
+        role = ctx.service_role(
             f"{name}-{spec.name}-role",
-            name=ctx.naming.physical(f"fs-{spec.name}", NameKind.IAM_ROLE),
+            role_name=ctx.naming.physical(f"fs-{spec.name}", NameKind.IAM_ROLE),
             description=f"SageMaker offline store of feature group {physical}",
-            assume_role_policy=trust,
-            max_session_duration=3600,
-            opts=ctx.child_opts(self),
+            service=SAGEMAKER_SERVICE,
+            parent=self,
+            source_arn=pulumi.Output.from_input(args.account_id).apply(
+                lambda account: f"arn:{part}:sagemaker:{region}:{account}:feature-group/{physical}"
+            ),
         )
         policy = aws.iam.RolePolicy(
             f"{name}-{spec.name}-access",

@@ -22,8 +22,6 @@ from components.naming import NameKind
 from components.platform import PlatformContext
 
 EVENTS_SERVICE = "events.amazonaws.com"
-DLQ_RETENTION_SECONDS = 14 * 24 * 3600
-"""The longest SQS keeps a message: two weeks to notice and replay a failed delivery."""
 RETRY_ATTEMPTS = 20
 """EventBridge retries a failed delivery this many times (its default is 185)."""
 RETRY_MAX_AGE_SECONDS = 6 * 3600
@@ -126,13 +124,11 @@ class EventRoute(pulumi.ComponentResource):
             state="ENABLED",
             opts=ctx.child_opts(self),
         )
-        self._queue = aws.sqs.Queue(
+        self._queue = ctx.dead_letter_queue(
             f"{name}-dlq",
-            name=ctx.naming.physical(f"{name}-dlq", NameKind.SQS_QUEUE),
-            kms_master_key_id=args.kms_key_arn,
-            kms_data_key_reuse_period_seconds=300,
-            message_retention_seconds=DLQ_RETENTION_SECONDS,
-            opts=ctx.child_opts(self),
+            queue_name=ctx.naming.physical(f"{name}-dlq", NameKind.SQS_QUEUE),
+            kms_key_arn=args.kms_key_arn,
+            parent=self,
         )
         queue_policy = aws.sqs.QueuePolicy(
             f"{name}-dlq-policy",

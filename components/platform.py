@@ -13,10 +13,13 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components import iam
 from components.config import PLATFORM_TAG_KEYS, PROJECT, PlatformConfig
 from components.naming import Naming
 
 MANAGED_BY = "pulumi:mlops-platform"
+DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600
+"""The longest SQS keeps a message: two weeks to notice and replay what failed."""
 
 
 def partition_for(region: str) -> str:
@@ -75,4 +78,45 @@ class PlatformContext:
         """Options for a component's child: parented, on the platform provider."""
         return pulumi.ResourceOptions.merge(
             pulumi.ResourceOptions(parent=parent, provider=self.provider), opts
+        )
+
+    def service_role(
+        self,
+        resource_name: str,
+        *,
+        role_name: str,
+        description: str,
+        service: str,
+        parent: pulumi.Resource,
+        source_arn: pulumi.Input[str] | None = None,
+    ) -> aws.iam.Role:
+        """A role one AWS service assumes for this account only (and `source_arn`, if given)."""
+        trust = pulumi.Output.all(self.account_id, source_arn).apply(
+            lambda values: iam.service_trust(service, values[0], values[1])
+        )
+        return aws.iam.Role(
+            resource_name,
+            name=role_name,
+            description=description,
+            assume_role_policy=trust,
+            max_session_duration=3600,
+            opts=self.child_opts(parent),
+        )
+
+    def dead_letter_queue(
+        self,
+        resource_name: str,
+        *,
+        queue_name: str,
+        kms_key_arn: pulumi.Input[str],
+        parent: pulumi.Resource,
+    ) -> aws.sqs.Queue:
+        """A queue for what could not be delivered: platform key, kept for 14 days."""
+        return aws.sqs.Queue(
+            resource_name,
+            name=queue_name,
+            kms_master_key_id=kms_key_arn,
+            kms_data_key_reuse_period_seconds=300,
+            message_retention_seconds=DEAD_LETTER_RETENTION_SECONDS,
+            opts=self.child_opts(parent),
         )

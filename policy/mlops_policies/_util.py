@@ -321,6 +321,35 @@ def number(value: Any) -> float | None:
     return float(value)
 
 
+RETRY_ATTEMPTS = (0, 185)
+"""What EventBridge and Scheduler accept for a target's maximumRetryAttempts."""
+EVENT_AGE_SECONDS = (60, 86_400)
+"""What they accept for maximumEventAgeInSeconds."""
+
+
+def retry_policy_problems(retry: Mapping[str, Any], subject: str) -> list[str]:
+    """What is wrong with an EventBridge or Scheduler target's explicit retry policy."""
+    if not retry:
+        return [
+            f"{subject} sets no retryPolicy; set maximumRetryAttempts and "
+            "maximumEventAgeInSeconds explicitly (the default retries for 24 hours)."
+        ]
+    problems: list[str] = []
+    for field, (low, high) in (
+        ("maximumRetryAttempts", RETRY_ATTEMPTS),
+        ("maximumEventAgeInSeconds", EVENT_AGE_SECONDS),
+    ):
+        raw = retry.get(field)
+        value = number(raw)
+        if raw is None:
+            problems.append(
+                f"{subject} sets no retryPolicy.{field}; set it explicitly ({low} to {high})."
+            )
+        elif value is None or not low <= value <= high:
+            problems.append(f"{subject} retryPolicy.{field} is {raw!r}; {low} to {high} accepted.")
+    return problems
+
+
 # ---- stack policies: linking a resource to the one it configures ------------------------------
 
 

@@ -6,9 +6,6 @@ event."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from pulumi_policy import (
     EnforcementLevel,
     ReportViolation,
@@ -24,6 +21,8 @@ from ._util import (
     is_set,
     known,
     mapping,
+    number,
+    retry_policy_problems,
 )
 
 TOPIC = "aws:sns/topic:Topic"
@@ -34,15 +33,7 @@ EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
 
 RETENTION_SECONDS = (60, 1_209_600)
 """SQS accepts a message retention from one minute to 14 days."""
-RETRY_ATTEMPTS = (0, 185)
-EVENT_AGE_SECONDS = (60, 86_400)
 """EventBridge's limits for a target's retry policy."""
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
 
 
 def _customer_key(args: ResourceValidationArgs, report: ReportViolation, what: str) -> None:
@@ -95,7 +86,7 @@ def _queue_retention(args: ResourceValidationArgs, report: ReportViolation) -> N
     if args.resource_type != QUEUE:
         return
     raw = args.props.get("messageRetentionSeconds")
-    seconds = _number(raw)
+    seconds = number(raw)
     low, high = RETENTION_SECONDS
     if raw is None:
         report(
@@ -107,35 +98,12 @@ def _queue_retention(args: ResourceValidationArgs, report: ReportViolation) -> N
         report(f"SQS queue messageRetentionSeconds is {raw!r}; {low} to {high} accepted.", None)
 
 
-def _retry_policy_problems(retry: Mapping[str, Any]) -> list[str]:
-    if not retry:
-        return [
-            "EventBridge target sets no retryPolicy; set maximumRetryAttempts and "
-            "maximumEventAgeInSeconds explicitly (the default retries for 24 hours)."
-        ]
-    problems: list[str] = []
-    for field, (low, high) in (
-        ("maximumRetryAttempts", RETRY_ATTEMPTS),
-        ("maximumEventAgeInSeconds", EVENT_AGE_SECONDS),
-    ):
-        raw = retry.get(field)
-        value = _number(raw)
-        if raw is None:
-            problems.append(
-                f"EventBridge target sets no retryPolicy.{field}; set it explicitly "
-                f"({low} to {high})."
-            )
-        elif value is None or not low <= value <= high:
-            problems.append(
-                f"EventBridge target retryPolicy.{field} is {raw!r}; {low} to {high} accepted."
-            )
-    return problems
-
-
 def _event_target(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type != EVENT_TARGET:
         return
-    for problem in _retry_policy_problems(mapping(args.props.get("retryPolicy"))):
+    for problem in retry_policy_problems(
+        mapping(args.props.get("retryPolicy")), "EventBridge target"
+    ):
         report(problem, None)
     dead_letter = mapping(args.props.get("deadLetterConfig"))
     if not is_set(dead_letter, "arn"):

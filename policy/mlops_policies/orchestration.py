@@ -9,8 +9,7 @@ platform key.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -19,47 +18,21 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
-from ._util import customer_key_problem, is_set, known, mapping, number
+from ._util import customer_key_problem, is_set, known, mapping, retry_policy_problems
 
 SCHEDULE = "aws:scheduler/schedule:Schedule"
 STATE_MACHINE = "aws:sfn/stateMachine:StateMachine"
 
-RETRY_ATTEMPTS = (0, 185)
-EVENT_AGE_SECONDS = (60, 86_400)
 """EventBridge Scheduler's limits for a target's retry policy."""
 LOG_LEVELS = ("ALL", "ERROR", "FATAL")
 """Step Functions log levels that log something (OFF does not)."""
-
-
-def _retry_problems(retry: Mapping[str, Any]) -> list[str]:
-    if not retry:
-        return [
-            "schedule target sets no retryPolicy; set maximumRetryAttempts and "
-            "maximumEventAgeInSeconds explicitly (the default retries for 24 hours)."
-        ]
-    problems: list[str] = []
-    for field, (low, high) in (
-        ("maximumRetryAttempts", RETRY_ATTEMPTS),
-        ("maximumEventAgeInSeconds", EVENT_AGE_SECONDS),
-    ):
-        raw = retry.get(field)
-        value = number(raw)
-        if raw is None:
-            problems.append(
-                f"schedule target sets no retryPolicy.{field}; set it explicitly ({low} to {high})."
-            )
-        elif value is None or not low <= value <= high:
-            problems.append(
-                f"schedule target retryPolicy.{field} is {raw!r}; {low} to {high} accepted."
-            )
-    return problems
 
 
 def _schedule_retry(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type != SCHEDULE:
         return
     target = mapping(args.props.get("target"))
-    for problem in _retry_problems(mapping(target.get("retryPolicy"))):
+    for problem in retry_policy_problems(mapping(target.get("retryPolicy")), "schedule target"):
         report(problem, None)
     dead_letter = mapping(target.get("deadLetterConfig"))
     if not is_set(dead_letter, "arn"):
