@@ -54,7 +54,6 @@ BUILD_DIR = ROOT / "build" / "pipelines"
 SAGEMAKER_SERVICE = "sagemaker.amazonaws.com"
 SCHEDULER_SERVICE = "scheduler.amazonaws.com"
 STATUS_CHANGE = "SageMaker Model Building Pipeline Execution Status Change"
-DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 SCHEDULE_RETRIES = 10
 SCHEDULE_MAX_AGE_SECONDS = 6 * 3600
 HOUR = 3600
@@ -168,13 +167,11 @@ class TrainingPipelines(pulumi.ComponentResource):
             # registered; the definitions are asked of it once their inputs resolve.
             sagemaker_sdk.start()
 
-        self._queue = aws.sqs.Queue(
+        self._queue = self._ctx.dead_letter_queue(
             f"{name}-dlq",
-            name=self._physical("dlq", NameKind.SQS_QUEUE),
-            kms_master_key_id=args.kms_key_arn,
-            kms_data_key_reuse_period_seconds=300,
-            message_retention_seconds=DLQ_RETENTION_SECONDS,
-            opts=self._opts(),
+            queue_name=self._physical("dlq", NameKind.SQS_QUEUE),
+            kms_key_arn=args.kms_key_arn,
+            parent=self,
         )
         self.mlflow_tracking_server_url = None
         self._mlflow_arn: pulumi.Output[str] | None = None
@@ -248,15 +245,12 @@ class TrainingPipelines(pulumi.ComponentResource):
         args = self._args
         name = self._physical("mlflow", NameKind.SAGEMAKER)
         prefix = "mlflow/"
-        role = aws.iam.Role(
+        role = ctx.service_role(
             f"{self._name}-mlflow-role",
-            name=self._physical("mlflow", NameKind.IAM_ROLE),
+            role_name=self._physical("mlflow", NameKind.IAM_ROLE),
             description="SageMaker managed MLflow: its artifact store in the artifact bucket.",
-            assume_role_policy=ctx.account_id.apply(
-                lambda account: iam.service_trust(SAGEMAKER_SERVICE, account)
-            ),
-            max_session_duration=3600,
-            opts=self._opts(),
+            service=SAGEMAKER_SERVICE,
+            parent=self,
         )
         policy = aws.iam.RolePolicy(
             f"{self._name}-mlflow-access",
@@ -429,15 +423,12 @@ class TrainingPipelines(pulumi.ComponentResource):
         definition: pulumi.Output[str],
     ) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
         ctx = self._ctx
-        role = aws.iam.Role(
+        role = ctx.service_role(
             f"{self._name}-{key}-role",
-            name=pipeline_name,
+            role_name=pipeline_name,
             description=f"Execution role of the SageMaker pipeline {pipeline_name}.",
-            assume_role_policy=ctx.account_id.apply(
-                lambda account: iam.service_trust(SAGEMAKER_SERVICE, account)
-            ),
-            max_session_duration=3600,
-            opts=self._opts(),
+            service=SAGEMAKER_SERVICE,
+            parent=self,
         )
         policy = aws.iam.RolePolicy(
             f"{self._name}-{key}-access",
@@ -453,15 +444,12 @@ class TrainingPipelines(pulumi.ComponentResource):
     def _schedule_role(self, targets: list[pulumi.Output[str]]) -> aws.iam.Role:
         ctx = self._ctx
         args = self._args
-        role = aws.iam.Role(
+        role = ctx.service_role(
             f"{self._name}-scheduler-role",
-            name=self._physical("scheduler", NameKind.IAM_ROLE),
+            role_name=self._physical("scheduler", NameKind.IAM_ROLE),
             description="EventBridge Scheduler: start the training and batch pipelines.",
-            assume_role_policy=ctx.account_id.apply(
-                lambda account: iam.service_trust(SCHEDULER_SERVICE, account)
-            ),
-            max_session_duration=3600,
-            opts=self._opts(),
+            service=SCHEDULER_SERVICE,
+            parent=self,
         )
         self._scheduler_policy = aws.iam.RolePolicy(
             f"{self._name}-scheduler-access",
@@ -477,7 +465,7 @@ class TrainingPipelines(pulumi.ComponentResource):
         self, key: str, schedule: PipelineSchedule, pipeline_name: str, *, window: bool
     ) -> None:
         aws.scheduler.Schedule(
-            f"{self._name}-{key}",
+            f"{self._name}-{key}-schedule",
             name=self._physical(key, NameKind.SCHEDULE),
             description=f"Starts the pipeline {pipeline_name} ({schedule.expression}).",
             schedule_expression=schedule.expression,

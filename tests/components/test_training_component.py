@@ -1,0 +1,248 @@
+"""The training pipelines' deployment under Pulumi mocks: the pipeline resources, their code in
+S3, the definition's references to what the plan created, the execution role derived from it,
+the schedules, the failure route and the optional MLflow server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from components.training import code_hash, code_objects
+from planner.mocks import Registration
+from planner.policies import evaluate
+from planner.run import Plan
+
+PIPELINE = "aws:sagemaker/pipeline:Pipeline"
+SCHEDULE = "aws:scheduler/schedule:Schedule"
+OBJECT = "aws:s3/bucketObjectv2:BucketObjectv2"
+ACCOUNTS = {"dev": "123456789012", "staging": "123456789012", "prod": "111111111111"}
+NS = "mlops-platform:"
+STAGING_PIPELINES = "arn:aws:sagemaker:eu-west-1:123456789012:pipeline/"
+
+
+def named(plan: Plan, name: str) -> Registration:
+    (record,) = [r for r in plan.registrations if r.name == name]
+    return record
+
+
+def bucket(plan: Plan, role: str) -> str:
+    return named(plan, f"lake-{role}-bucket").id
+
+
+def statements(record: Registration, field: str = "policy") -> dict[str, dict[str, Any]]:
+    return {s["Sid"]: s for s in json.loads(record.inputs[field])["Statement"]}
+
+
+def walk(node: Any, key: str) -> list[Any]:
+    """Every value under `key` anywhere in a JSON document."""
+    found: list[Any] = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == key:
+                found.append(v)
+            found.extend(walk(v, key))
+    elif isinstance(node, list):
+        for item in node:
+            found.extend(walk(item, key))
+    return found
+
+
+def training_pipeline(plan: Plan) -> Registration:
+    return named(plan, "training-churn")
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_pipeline_resource_and_definition_reference_what_the_plan_created(
+    plans: dict[str, Plan], stack: str
+) -> None:
+    plan = plans[stack]
+    account = ACCOUNTS[stack]
+    name = f"mlops-platform-{stack}-churn-training"
+    pipeline = training_pipeline(plan)
+    role_arn = f"arn:aws:iam::{account}:role/{name}"
+    assert pipeline.inputs["pipelineName"] == name
+    assert pipeline.inputs["roleArn"] == role_arn
+    assert named(plan, "training-churn-access").urn in pipeline.dependencies
+    definition = json.loads(pipeline.inputs["pipelineDefinition"])
+    key = plan.outputs["kmsKeyArn"]
+    # Every job runs with the pipeline's own role and encrypts with the platform key.
+    assert set(walk(definition, "RoleArn")) == {role_arn}
+    assert set(walk(definition, "KmsKeyId")) == {key}
+    assert set(walk(definition, "VolumeKmsKeyId")) == {key}
+    # Every S3 location is in one of the plan's buckets.
+    buckets = {bucket(plan, "curated"), bucket(plan, "model-artifacts")}
+    uris = [
+        u
+        for u in walk(definition, "S3Uri") + walk(definition, "S3OutputPath")
+        if isinstance(u, str)
+    ]
+    assert uris
+    for uri in uris:
+        assert uri.startswith("s3://")
+        assert uri[5:].split("/", 1)[0] in buckets, uri
+    assert plan.outputs["trainingPipelines"] == {"churn": name}
+
+
+def test_code_is_uploaded_content_addressed_and_encrypted(plans: dict[str, Plan]) -> None:
+    plan = plans["dev"]
+    objects = [r for r in plan.by_type(OBJECT) if r.name.startswith("training-churn-code-")]
+    keys = sorted(r.inputs["key"] for r in objects)
+    schema_keys = [k for k in keys if k.endswith("schema/schema.json")]
+    (schema_key,) = schema_keys
+    prefix = schema_key.removesuffix("/schema/schema.json")
+    assert prefix.startswith("pipelines/churn/code/")
+    assert len(prefix.rsplit("/", 1)[1]) == 16
+    assert f"{prefix}/train/sourcedir.tar.gz" in keys
+    assert f"{prefix}/steps/validate.py" in keys
+    assert f"{prefix}/steps/evaluate.py" in keys
+    assert f"{prefix}/engine/mlops_drift/baseline.py" in keys
+    assert not [k for k in keys if k.endswith(("cli.py", "datasets.py"))]
+    for record in objects:
+        assert record.inputs["bucket"] == bucket(plan, "model-artifacts")
+        assert record.inputs["serverSideEncryption"] == "aws:kms"
+        assert record.inputs["kmsKeyId"] == plan.outputs["kmsKeyArn"]
+        assert record.inputs["bucketKeyEnabled"] is True
+    # The definition runs exactly this code.
+    definition = training_pipeline(plan).inputs["pipelineDefinition"]
+    assert prefix in definition
+
+
+def test_source_tarball_is_reproducible() -> None:
+    first = code_objects("churn", '{"columns": []}\n')
+    second = code_objects("churn", '{"columns": []}\n')
+    assert first["train/sourcedir.tar.gz"] == second["train/sourcedir.tar.gz"]
+    assert code_hash(first) == code_hash(second)
+    assert code_hash(first) != code_hash(code_objects("churn", '{"columns": [1]}\n'))
+
+
+def test_execution_role_passes_only_itself_and_pulls_only_the_definitions_images(
+    plans: dict[str, Plan],
+) -> None:
+    plan = plans["prod"]
+    name = "mlops-platform-prod-churn-training"
+    role_arn = f"arn:aws:iam::111111111111:role/{name}"
+    role = named(plan, "training-churn-role")
+    trust = statements(role, "assumeRolePolicy")["ServiceAssumesRole"]
+    assert trust["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "111111111111"}}
+    granted = statements(named(plan, "training-churn-access"))
+    assert granted["PassOwnRoleToSageMaker"]["Resource"] == [role_arn]
+    assert granted["PassOwnRoleToSageMaker"]["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
+    }
+    definition = json.loads(training_pipeline(plan).inputs["pipelineDefinition"])
+    images = {i for k in ("ImageUri", "TrainingImage", "Image") for i in walk(definition, k)}
+    assert images
+    repositories = granted["PullImages"]["Resource"]
+    for image in images:
+        if not isinstance(image, str):
+            continue
+        registry, _, path = image.partition("/")
+        account = registry.split(".", 1)[0]
+        repository = path.rsplit(":", 1)[0]
+        assert any(r.endswith(f":{account}:repository/{repository}") for r in repositories), image
+    wildcard = {sid for sid, s in granted.items() if "*" in s["Resource"]}
+    assert wildcard == {"LogInToRegistries", "PutJobMetrics"}
+    assert granted["RegisterVersions"]["Resource"] == [
+        "arn:aws:sagemaker:eu-west-1:111111111111:model-package-group/mlops-platform-prod-churn",
+        "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-platform-prod-churn/*",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("stack", "scheduled"), [("dev", False), ("staging", True), ("prod", True)]
+)
+def test_training_schedule_passes_its_time_and_an_idempotency_token(
+    plans: dict[str, Plan], stack: str, scheduled: bool
+) -> None:
+    plan = plans[stack]
+    schedules = [s for s in plan.by_type(SCHEDULE) if s.name == "training-churn-training-schedule"]
+    if not scheduled:
+        assert schedules == []
+        return
+    (schedule,) = schedules
+    target = schedule.inputs["target"]
+    assert target["arn"] == "arn:aws:scheduler:::aws-sdk:sagemaker:startPipelineExecution"
+    assert json.loads(target["input"]) == {
+        "PipelineName": f"mlops-platform-{stack}-churn-training",
+        "PipelineExecutionDescription": "Scheduled run",
+        "ClientRequestToken": "<aws.scheduler.execution-id>",
+        "PipelineParameters": [
+            {"Name": "TriggerReason", "Value": "schedule"},
+            {"Name": "WindowEnd", "Value": "<aws.scheduler.scheduled-time>"},
+        ],
+    }
+    assert target["retryPolicy"] == {"maximumRetryAttempts": 10, "maximumEventAgeInSeconds": 21600}
+    assert target["deadLetterConfig"]["arn"].endswith(f"mlops-platform-{stack}-training-dlq")
+    assert schedule.inputs["kmsKeyArn"] == plan.outputs["kmsKeyArn"]
+    assert schedule.inputs["scheduleExpressionTimezone"] == "Europe/Dublin"
+    assert schedule.inputs["flexibleTimeWindow"] == {
+        "mode": "FLEXIBLE",
+        "maximumWindowInMinutes": 60,
+    }
+
+
+def test_prod_scores_daily_with_the_batch_pipeline(plans: dict[str, Plan]) -> None:
+    plan = plans["prod"]
+    batch = named(plan, "training-churn-batch")
+    name = batch.inputs["pipelineName"]
+    assert batch.inputs["roleArn"] == f"arn:aws:iam::111111111111:role/{name}"
+    definition = json.loads(batch.inputs["pipelineDefinition"])
+    assert {s["Type"] for s in definition["Steps"]} >= {"Processing", "Transform"}
+    assert set(walk(definition, "KmsKeyId")) == {plan.outputs["kmsKeyArn"]}
+    (schedule,) = [s for s in plan.by_type(SCHEDULE) if s.name == "training-churn-batch-schedule"]
+    sent = json.loads(schedule.inputs["target"]["input"])
+    assert sent["PipelineName"] == name
+    assert sent["PipelineParameters"] == [{"Name": "TriggerReason", "Value": "schedule"}]
+    assert plan.outputs["batchTransformPipelines"] == {"churn": name}
+
+
+def test_failed_executions_of_this_stack_go_to_the_topic(plans: dict[str, Plan]) -> None:
+    plan = plans["staging"]
+    rule = named(plan, "training-failures-rule")
+    assert json.loads(rule.inputs["eventPattern"]) == {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Model Building Pipeline Execution Status Change"],
+        "detail": {
+            "currentPipelineExecutionStatus": ["Failed"],
+            "pipelineArn": [{"prefix": f"{STAGING_PIPELINES}mlops-platform-staging-training"}],
+        },
+    }
+    target = named(plan, "training-failures-target")
+    assert target.inputs["arn"] == plan.outputs["platformTopicArn"]
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_shipped_stacks_pass_the_training_policies(plans: dict[str, Plan], stack: str) -> None:
+    report = evaluate(plans[stack].registrations)
+    assert [v for v in report.violations if v.policy.startswith("sagemaker-pipeline")] == []
+
+
+def test_mlflow_server_and_its_isolation_trade_off(plan_stack: Callable[..., Plan]) -> None:
+    section = json.loads(json.dumps({"enabled": True, "mlflow": {"enabled": True}}))
+    plan = plan_stack("dev", {f"{NS}training": {**_dev_training(), **section}})
+    server = plan.one("aws:sagemaker/mlflowTrackingServer:MlflowTrackingServer")
+    assert server.inputs["artifactStoreUri"] == f"s3://{bucket(plan, 'model-artifacts')}/mlflow/"
+    assert server.inputs["automaticModelRegistration"] is False
+    granted = statements(named(plan, "training-mlflow-access"))
+    assert granted["ArtifactStore"]["Resource"] == [
+        f"arn:aws:s3:::{bucket(plan, 'model-artifacts')}/mlflow/*"
+    ]
+    assert "mlflowTrackingServerUrl" in plan.outputs
+    definition = training_pipeline(plan).inputs["pipelineDefinition"]
+    assert server.id in definition or "MLFLOW" in definition
+    # A Train job that logs to MLflow needs the network: the pack refuses that by default.
+    report = evaluate(plan.registrations)
+    assert [v.policy for v in report.violations] == ["sagemaker-pipeline-network-isolation"]
+
+
+def _dev_training() -> dict[str, Any]:
+    from planner.run import PROJECT_DIR
+    from planner.stackfile import load_stack_config
+
+    values = load_stack_config(PROJECT_DIR, "dev").values
+    training: dict[str, Any] = json.loads(values[f"{NS}training"])
+    return training
