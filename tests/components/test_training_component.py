@@ -246,3 +246,22 @@ def _dev_training() -> dict[str, Any]:
     values = load_stack_config(PROJECT_DIR, "dev").values
     training: dict[str, Any] = json.loads(values[f"{NS}training"])
     return training
+
+
+def test_custom_framework_trains_on_the_models_own_repository(
+    plan_stack: Callable[..., Plan],
+) -> None:
+    training = _dev_training()
+    (pipeline,) = training["pipelines"]
+    for key in ("frameworkVersion", "pyVersion"):
+        pipeline.pop(key)
+    pipeline |= {"framework": "custom", "imageTag": "v42"}
+    plan = plan_stack("dev", {f"{NS}training": training})
+    repository = plan.outputs["imageRepositories"]["churn"]
+    definition = json.loads(training_pipeline(plan).inputs["pipelineDefinition"])
+    assert set(walk(definition, "TrainingImage")) == {f"{repository}:v42"}
+    granted = statements(named(plan, "training-churn-access"))
+    assert (
+        "arn:aws:ecr:eu-west-1:123456789012:repository/mlops-platform-dev-churn"
+        in (granted["PullImages"]["Resource"])
+    )
