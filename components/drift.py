@@ -33,7 +33,7 @@ from mlops_drift import settings
 from components import iam
 from components.config import DriftMonitorSpec, DriftThresholds
 from components.naming import NameKind
-from components.platform import PlatformContext
+from components.platform import PlatformComponent, PlatformContext
 
 HANDLER_DIR = Path(__file__).resolve().parent.parent / "lambdas" / "drift_check"
 LAYER_ZIP = Path(__file__).resolve().parent.parent / "build" / "lambda" / "drift-layer.zip"
@@ -130,7 +130,7 @@ def monitor_input(monitor: DriftMonitorSpec, defaults: DriftThresholds, min_rows
     return json.dumps(event, sort_keys=True)
 
 
-class DriftMonitor(pulumi.ComponentResource):
+class DriftMonitor(PlatformComponent):
     """Scheduled drift checks of the configured endpoints, single or scaled out."""
 
     check_function_arn: pulumi.Output[str]
@@ -143,10 +143,8 @@ class DriftMonitor(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: DriftMonitorArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("mlops:drift:DriftMonitor", name, None, opts)
-        self._ctx = args.context
+        super().__init__("mlops:drift:DriftMonitor", name, args.context, opts)
         self._args = args
-        self._name = name
         drift = self._ctx.config.drift
         self._scaleout = any(m.mode == "scaleout" for m in drift.monitors)
 
@@ -173,13 +171,6 @@ class DriftMonitor(pulumi.ComponentResource):
                 "dead_letter_queue_arn": self.dead_letter_queue_arn,
             }
         )
-
-    # ---- helpers -------------------------------------------------------------------------------
-    def _opts(self, depends_on: list[pulumi.Resource] | None = None) -> pulumi.ResourceOptions:
-        return self._ctx.child_opts(self, pulumi.ResourceOptions(depends_on=depends_on))
-
-    def _physical(self, part: str, kind: NameKind) -> str:
-        return self._ctx.naming.physical(f"{self._name}-{part}", kind)
 
     def _arn(self, service: str, resource: str) -> pulumi.Output[str]:
         ctx = self._ctx

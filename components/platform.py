@@ -15,7 +15,7 @@ import pulumi_aws as aws
 
 from components import iam
 from components.config import PLATFORM_TAG_KEYS, PROJECT, PlatformConfig
-from components.naming import Naming
+from components.naming import NameKind, Naming
 
 MANAGED_BY = "pulumi:mlops-platform"
 DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600
@@ -120,3 +120,26 @@ class PlatformContext:
             message_retention_seconds=DEAD_LETTER_RETENTION_SECONDS,
             opts=self.child_opts(parent),
         )
+
+
+class PlatformComponent(pulumi.ComponentResource):
+    """Base of the capability components that create many children on the platform provider."""
+
+    def __init__(
+        self,
+        type_: str,
+        name: str,
+        context: PlatformContext,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(type_, name, None, opts)
+        self._ctx = context
+        self._name = name
+
+    def _opts(self, depends_on: list[pulumi.Resource] | None = None) -> pulumi.ResourceOptions:
+        """A child's options: parented here, on the platform provider, after `depends_on`."""
+        return self._ctx.child_opts(self, pulumi.ResourceOptions(depends_on=depends_on))
+
+    def _physical(self, part: str, kind: NameKind) -> str:
+        """`<project>-<stack>-<component name>-<part>`, valid for `kind`."""
+        return self._ctx.naming.physical(f"{self._name}-{part}", kind)

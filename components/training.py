@@ -44,7 +44,7 @@ from components.naming import NameKind
 from components.notifications import EventRoute, EventRouteArgs
 from components.pipeline_definition import batch_pipeline_name, schema_document
 from components.pipeline_inputs import ColumnSpec, TrainingPipelineInputs
-from components.platform import PlatformContext
+from components.platform import PlatformComponent, PlatformContext
 
 ROOT = Path(__file__).resolve().parent.parent
 PIPELINES_DIR = ROOT / "pipelines"
@@ -142,7 +142,7 @@ def code_hash(objects: dict[str, bytes | Path]) -> str:
 # ---- the component ------------------------------------------------------------------------------
 
 
-class TrainingPipelines(pulumi.ComponentResource):
+class TrainingPipelines(PlatformComponent):
     """The stack's training pipelines, their roles, schedules and failure alerts."""
 
     pipeline_names: dict[str, str]
@@ -157,10 +157,8 @@ class TrainingPipelines(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: TrainingPipelinesArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("mlops:training:TrainingPipelines", name, None, opts)
-        self._ctx = args.context
+        super().__init__("mlops:training:TrainingPipelines", name, args.context, opts)
         self._args = args
-        self._name = name
         training = self._ctx.config.training
         if training.pipelines:
             # The SDK's process imports the SDK (about 1.5 s) while the resources below are
@@ -231,13 +229,6 @@ class TrainingPipelines(pulumi.ComponentResource):
                 "mlflow_tracking_server_url": self.mlflow_tracking_server_url,
             }
         )
-
-    # ---- helpers -------------------------------------------------------------------------------
-    def _opts(self, depends_on: list[pulumi.Resource] | None = None) -> pulumi.ResourceOptions:
-        return self._ctx.child_opts(self, pulumi.ResourceOptions(depends_on=depends_on))
-
-    def _physical(self, part: str, kind: NameKind) -> str:
-        return self._ctx.naming.physical(f"{self._name}-{part}", kind)
 
     # ---- MLflow --------------------------------------------------------------------------------
     def _mlflow(self) -> None:
