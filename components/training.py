@@ -93,14 +93,26 @@ def _files(directory: Path) -> list[Path]:
     )
 
 
-def source_tarball(model: str) -> bytes:
-    """`pipelines/<model>/` as a gzip tarball, byte-for-byte reproducible (fixed times, owners)."""
+MLFLOW_CLIENT = ("mlflow==3.17.2", "sagemaker-mlflow==0.5.0")
+"""What a training container installs to log to the managed MLflow server (`requirements.txt`
+in the source directory, installed by the framework container at start; those runs have the
+network, see the README)."""
+
+
+def source_tarball(model: str, requirements: tuple[str, ...] = ()) -> bytes:
+    """`pipelines/<model>/` as a gzip tarball, byte-for-byte reproducible (fixed times, owners).
+
+    `requirements` become a `requirements.txt` at the tarball's root (the model's own file
+    wins when it has one).
+    """
     directory = PIPELINES_DIR / model
+    members = {p.relative_to(directory).as_posix(): p.read_bytes() for p in _files(directory)}
+    if requirements:
+        members.setdefault("requirements.txt", "".join(f"{r}\n" for r in requirements).encode())
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=9) as tar:
-        for path in _files(directory):
-            info = tarfile.TarInfo(path.relative_to(directory).as_posix())
-            data = path.read_bytes()
+        for member, data in sorted(members.items()):
+            info = tarfile.TarInfo(member)
             info.size = len(data)
             info.mtime = 0
             info.mode = 0o644
@@ -111,14 +123,16 @@ def source_tarball(model: str) -> bytes:
     return bytes(raw)
 
 
-def code_objects(model: str, schema: str) -> dict[str, bytes | Path]:
+def code_objects(
+    model: str, schema: str, requirements: tuple[str, ...] = ()
+) -> dict[str, bytes | Path]:
     """What a pipeline's code prefix holds: key (relative to the prefix) to bytes or file.
 
     The layout is the one `pipeline_definition.code_files` documents: the training source
     directory, the step scripts, the drift engine and the data schema.
     """
     objects: dict[str, bytes | Path] = {
-        "train/sourcedir.tar.gz": source_tarball(model),
+        "train/sourcedir.tar.gz": source_tarball(model, requirements),
         "schema/schema.json": schema.encode(),
     }
     for path in _files(STEPS_DIR):
@@ -266,7 +280,8 @@ class TrainingPipelines(PlatformComponent):
     # ---- one pipeline --------------------------------------------------------------------------
     def _upload_code(self, spec: TrainingPipelineSpec) -> str:
         """Upload the pipeline's code; returns its key prefix in the artifact bucket."""
-        objects = code_objects(spec.model, schema_document(self._template(spec, "")))
+        requirements = MLFLOW_CLIENT if self._ctx.config.training.mlflow.enabled else ()
+        objects = code_objects(spec.model, schema_document(self._template(spec, "")), requirements)
         prefix = f"pipelines/{spec.model}/code/{code_hash(objects)}"
         for key, value in sorted(objects.items()):
             path = value if isinstance(value, Path) else BUILD_DIR / spec.model / key

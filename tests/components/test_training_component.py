@@ -4,13 +4,16 @@ the schedules, the failure route and the optional MLflow server."""
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from components.training import code_hash, code_objects
+from components.training import MLFLOW_CLIENT, code_hash, code_objects
 from planner.mocks import Registration
 from planner.policies import evaluate
 from planner.run import Plan
@@ -265,3 +268,25 @@ def test_custom_framework_trains_on_the_models_own_repository(
         "arn:aws:ecr:eu-west-1:123456789012:repository/mlops-platform-dev-churn"
         in (granted["PullImages"]["Resource"])
     )
+
+
+def _members(objects: dict[str, bytes | Path]) -> dict[str, bytes]:
+    """The files of a code bundle's source tarball."""
+    tarball = objects["train/sourcedir.tar.gz"]
+    assert isinstance(tarball, bytes)
+    members: dict[str, bytes] = {}
+    with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as tar:
+        for member in tar.getmembers():
+            extracted = tar.extractfile(member)
+            assert extracted is not None
+            members[member.name] = extracted.read()
+    return members
+
+
+def test_mlflow_runs_install_the_mlflow_client_with_their_code() -> None:
+    plain = _members(code_objects("churn", "{}\n"))
+    assert "train.py" in plain
+    assert "requirements.txt" not in plain
+    logged = _members(code_objects("churn", "{}\n", MLFLOW_CLIENT))
+    assert logged["requirements.txt"].decode().splitlines() == list(MLFLOW_CLIENT)
+    assert {k: v for k, v in logged.items() if k != "requirements.txt"} == plain
