@@ -77,7 +77,7 @@ format: $(STAMP)  ## Apply ruff's fixes and formatting.
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
-docs: $(STAMP)  ## Regenerate the README's configuration reference from the config model.
+docs:  ## Regenerate the README's configuration reference and policy table.
 	$(PY) -m planner config-reference --update README.md
 
 lock: | $(UV)  ## Recompile the hash-pinned requirements files from pyproject.toml.
