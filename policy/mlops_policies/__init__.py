@@ -4,6 +4,7 @@ from pulumi_policy import ResourceValidationPolicy, StackValidationPolicy
 
 from .ecr import ECR_POLICIES
 from .iam import IAM_POLICIES
+from .inference import INFERENCE_POLICIES
 from .kms import KMS_POLICIES
 from .lambda_ import LAMBDA_POLICIES
 from .logs import LOG_POLICIES
@@ -24,6 +25,7 @@ POLICIES: tuple[ResourceValidationPolicy | StackValidationPolicy, ...] = (
     *S3_POLICIES,
     *SAGEMAKER_POLICIES,
     *TRAINING_POLICIES,
+    *INFERENCE_POLICIES,
     *ECR_POLICIES,
     *MESSAGING_POLICIES,
     *IAM_POLICIES,

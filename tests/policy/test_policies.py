@@ -249,7 +249,8 @@ def test_every_policy_has_a_violating_case_here() -> None:
     # The S3 policies' cases are in test_s3_policies.py, the other services' in
     # test_service_policies.py, and Lambda, logs, IAM, Scheduler and Step Functions' in
     # test_lambda_iam_policies.py, the training (SageMaker pipeline) ones in
-    # test_training_policies.py.
+    # test_training_policies.py, the inference (endpoint and model) ones in
+    # test_inference_policies.py.
     covered = {
         "kms-key-rotation", "kms-key-policy", "kms-key-deletion-protection", "required-tags",
         "provider-default-tags", "aws-explicit-provider",
@@ -260,6 +261,9 @@ def test_every_policy_has_a_violating_case_here() -> None:
         "sagemaker-pipeline-job-encryption", "sagemaker-pipeline-traffic-encryption",
         "sagemaker-pipeline-max-runtime", "sagemaker-pipeline-spot-checkpoints",
         "sagemaker-pipeline-network-isolation", "sagemaker-pipeline-role",
+        "sagemaker-endpoint-config-kms", "sagemaker-endpoint-data-capture",
+        "sagemaker-endpoint-instance-count", "sagemaker-endpoint-safe-rollout",
+        "sagemaker-model-network-isolation", "sagemaker-model-vpc",
         "ecr-scan-on-push", "ecr-immutable-tags", "ecr-kms-encryption",
         "sns-topic-kms-encryption", "sns-topic-policy-not-public", "sqs-queue-kms-encryption",
         "sqs-queue-message-retention", "sqs-queue-policy-not-public",

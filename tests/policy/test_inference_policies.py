@@ -1,0 +1,637 @@
+"""The inference policies over hand-built registrations in the pulumi-aws input shapes: a
+real-time stack (model, endpoint configuration, endpoint) that follows the controls passes the
+whole pack; each broken control is reported by its policy, on the resource at fault, with its
+message; serverless configurations, non-production stacks, local-storage instance types and
+models listed in the policy config are marked not applicable with the reason; and an endpoint
+is linked to its configuration by property dependency or by name."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from pulumi_policy import PolicyConfigSchema, ResourceValidationPolicy
+
+from planner.mocks import Registration
+from planner.policies import PolicyReport, evaluate
+from policy.mlops_policies import POLICIES
+from tests.policy.test_policies import TAGS, provider, record
+
+ACCOUNT = "111111111111"
+KEY_ARN = f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/mlops-prod-churn-inference"
+MODEL_PACKAGE = f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:model-package/churn/7"
+CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
+ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
+MODEL = "aws:sagemaker/model:Model"
+CONFIG_URN = f"urn:pulumi:prod::mlops-platform::{CONFIG}::churn"
+ENDPOINT_URN = f"urn:pulumi:prod::mlops-platform::{ENDPOINT}::churn"
+MODEL_URN = f"urn:pulumi:prod::mlops-platform::{MODEL}::churn"
+STACK_URN = "urn:pulumi:prod::mlops-platform::pulumi:pulumi:Stack::mlops-platform-prod"
+
+INFERENCE_POLICY_NAMES = [
+    "sagemaker-endpoint-config-kms",
+    "sagemaker-endpoint-data-capture",
+    "sagemaker-endpoint-instance-count",
+    "sagemaker-endpoint-safe-rollout",
+    "sagemaker-model-network-isolation",
+    "sagemaker-model-vpc",
+]
+
+
+def _model_inputs() -> dict[str, Any]:
+    return {
+        "name": "mlops-prod-churn-v7",
+        "executionRoleArn": ROLE_ARN,
+        "primaryContainer": {"modelPackageName": MODEL_PACKAGE},
+        "enableNetworkIsolation": True,
+        "vpcConfig": {"subnets": ["subnet-a", "subnet-b"], "securityGroupIds": ["sg-1"]},
+    }
+
+
+def _variant(name: str = "live", **inputs: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "variantName": name,
+        "modelName": "mlops-prod-churn-v7",
+        "instanceType": "ml.m5.large",
+        "initialInstanceCount": 2,
+        "initialVariantWeight": 1,
+    }
+    base.update(inputs)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def _serverless_variant(name: str = "live") -> dict[str, Any]:
+    return {
+        "variantName": name,
+        "modelName": "mlops-dev-churn-v7",
+        "serverlessConfig": {"memorySizeInMb": 2048, "maxConcurrency": 5},
+    }
+
+
+def _config_inputs() -> dict[str, Any]:
+    return {
+        "name": "mlops-prod-churn-7",
+        "kmsKeyArn": KEY_ARN,
+        "productionVariants": [_variant()],
+        "shadowProductionVariants": [_variant("shadow", initialInstanceCount=1)],
+        "dataCaptureConfig": {
+            "enableCapture": True,
+            "initialSamplingPercentage": 20,
+            "destinationS3Uri": "s3://mlops-prod-capture/churn",
+            "kmsKeyId": KEY_ARN,
+            "captureOptions": [{"captureMode": "Input"}, {"captureMode": "Output"}],
+        },
+    }
+
+
+def _endpoint_inputs() -> dict[str, Any]:
+    return {
+        "name": "mlops-prod-churn",
+        "endpointConfigName": "mlops-prod-churn-7",
+        "deploymentConfig": {
+            "blueGreenUpdatePolicy": {
+                "trafficRoutingConfiguration": {
+                    "type": "CANARY",
+                    "canarySize": {"type": "CAPACITY_PERCENT", "value": 10},
+                    "waitIntervalInSeconds": 600,
+                },
+                "terminationWaitInSeconds": 600,
+                "maximumExecutionTimeoutInSeconds": 3600,
+            },
+            "autoRollbackConfiguration": {
+                "alarms": [
+                    {"alarmName": "mlops-prod-churn-5xx"},
+                    {"alarmName": "mlops-prod-churn-latency"},
+                ]
+            },
+        },
+    }
+
+
+def _records(
+    model: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
+    endpoint: dict[str, Any] | None = None,
+    tags: dict[str, str] | None = None,
+    **endpoint_options: Any,
+) -> list[Registration]:
+    return [
+        provider(tags),
+        record(MODEL, "churn", _model_inputs() if model is None else model),
+        record(CONFIG, "churn", _config_inputs() if config is None else config),
+        record(
+            ENDPOINT,
+            "churn",
+            _endpoint_inputs() if endpoint is None else endpoint,
+            **endpoint_options,
+        ),
+    ]
+
+
+def _report(records: list[Registration], policies: Any = None) -> PolicyReport:
+    return evaluate(records) if policies is None else evaluate(records, policies)
+
+
+def findings(records: list[Registration]) -> list[tuple[str, str, str]]:
+    return [(v.policy, v.urn, v.message) for v in _report(records).violations]
+
+
+def not_applicable(records: list[Registration]) -> list[tuple[str, str, str]]:
+    """The inference policies marked not applicable, with the urn and the reason."""
+    return [
+        (n.policy, n.urn, n.message)
+        for n in _report(records).not_applicable
+        if n.policy in INFERENCE_POLICY_NAMES
+    ]
+
+
+def _edited(build: Callable[[], dict[str, Any]], *path: Any, value: Any) -> dict[str, Any]:
+    """`build()` with the field at `path` set to `value` (removed when value is None)."""
+    inputs = copy.deepcopy(build())
+    node: Any = inputs
+    for key in path[:-1]:
+        node = node[key]
+    if value is None:
+        node.pop(path[-1], None)
+    else:
+        node[path[-1]] = value
+    return inputs
+
+
+# ---- the compliant stack ---------------------------------------------------------------------
+
+
+def test_every_inference_policy_is_registered() -> None:
+    prefixes = ("sagemaker-endpoint-", "sagemaker-model-")
+    assert [p.name for p in POLICIES if p.name.startswith(prefixes)] == INFERENCE_POLICY_NAMES
+
+
+def test_compliant_real_time_stack_passes_the_whole_pack() -> None:
+    records = _records()
+    assert findings(records) == []
+    assert not_applicable(records) == []
+
+
+# ---- each broken control ---------------------------------------------------------------------
+
+_CAPTURE = "dataCaptureConfig"
+_ROUTING = ("deploymentConfig", "blueGreenUpdatePolicy", "trafficRoutingConfiguration")
+_ROUTING_TEXT = "deploymentConfig.blueGreenUpdatePolicy.trafficRoutingConfiguration"
+_SUBJECT = "SageMaker endpoint 'churn'"
+
+BAD_CASES: list[tuple[str, str, dict[str, Any], str, str, str]] = [
+    # (id, which resource, its inputs, policy, urn, message)
+    (
+        "config-without-key",
+        "config",
+        _edited(_config_inputs, "kmsKeyArn", value=None),
+        "sagemaker-endpoint-config-kms",
+        CONFIG_URN,
+        "endpoint configuration sets no kmsKeyArn; encrypt it with the platform's "
+        "customer-managed key. (CKV_AWS_98)",
+    ),
+    (
+        "config-aws-managed-key",
+        "config",
+        _edited(_config_inputs, "kmsKeyArn", value="alias/aws/sagemaker"),
+        "sagemaker-endpoint-config-kms",
+        CONFIG_URN,
+        "endpoint configuration kmsKeyArn 'alias/aws/sagemaker' is an AWS-managed key; use the "
+        "platform's customer-managed key, whose policy the platform controls. (CKV_AWS_98)",
+    ),
+    (
+        "no-data-capture",
+        "config",
+        _edited(_config_inputs, _CAPTURE, value=None),
+        "sagemaker-endpoint-data-capture",
+        CONFIG_URN,
+        "endpoint configuration sets no dataCaptureConfig; capture inputs and outputs to the "
+        "capture bucket, encrypted, for the drift checks.",
+    ),
+    (
+        "capture-disabled",
+        "config",
+        _edited(_config_inputs, _CAPTURE, "enableCapture", value=False),
+        "sagemaker-endpoint-data-capture",
+        CONFIG_URN,
+        "endpoint configuration dataCaptureConfig.enableCapture is False; set it to true.",
+    ),
+    (
+        "capture-enable-unset",
+        "config",
+        _edited(_config_inputs, _CAPTURE, "enableCapture", value=None),
+        "sagemaker-endpoint-data-capture",
+        CONFIG_URN,
+        "endpoint configuration dataCaptureConfig.enableCapture is None; set it to true.",
+    ),
+    (
+        "capture-input-only",
+        "config",
+        _edited(_config_inputs, _CAPTURE, "captureOptions", value=[{"captureMode": "Input"}]),
+        "sagemaker-endpoint-data-capture",
+        CONFIG_URN,
+        "endpoint configuration dataCaptureConfig.captureOptions do not capture Output; capture "
+        "both Input and Output.",
+    ),
+    (
+        "capture-no-destination",
+        "config",
+        _edited(_config_inputs, _CAPTURE, "destinationS3Uri", value=""),
+        "sagemaker-endpoint-data-capture",
+        CONFIG_URN,
+        "endpoint configuration dataCaptureConfig sets no destinationS3Uri; capture to the "
+        "capture bucket.",
+    ),
+    (
+        "capture-no-key",
+        "config",
+        _edited(_config_inputs, _CAPTURE, "kmsKeyId", value=None),
+        "sagemaker-endpoint-data-capture",
+        CONFIG_URN,
+        "endpoint configuration dataCaptureConfig sets no kmsKeyId; encrypt it with the "
+        "platform's customer-managed key.",
+    ),
+    (
+        "one-instance-in-prod",
+        "config",
+        _edited(_config_inputs, "productionVariants", 0, "initialInstanceCount", value=1),
+        "sagemaker-endpoint-instance-count",
+        CONFIG_URN,
+        "endpoint configuration production variant 'live' initialInstanceCount is 1; in "
+        "production a real-time variant runs more than one instance, so SageMaker can spread "
+        "it across Availability Zones (SH SageMaker.4).",
+    ),
+    (
+        "instance-count-unset-in-prod",
+        "config",
+        _edited(_config_inputs, "productionVariants", 0, "initialInstanceCount", value=None),
+        "sagemaker-endpoint-instance-count",
+        CONFIG_URN,
+        "endpoint configuration production variant 'live' initialInstanceCount is None; in "
+        "production a real-time variant runs more than one instance, so SageMaker can spread "
+        "it across Availability Zones (SH SageMaker.4).",
+    ),
+    (
+        "all-at-once",
+        "endpoint",
+        _edited(
+            _endpoint_inputs, *_ROUTING, value={"type": "ALL_AT_ONCE", "waitIntervalInSeconds": 600}
+        ),
+        "sagemaker-endpoint-safe-rollout",
+        ENDPOINT_URN,
+        f"{_SUBJECT} {_ROUTING_TEXT}.type is 'ALL_AT_ONCE'; shift traffic with CANARY or LINEAR "
+        "so a bad version meets only part of the traffic before its alarms roll it back.",
+    ),
+    (
+        "canary-over-half",
+        "endpoint",
+        _edited(_endpoint_inputs, *_ROUTING, "canarySize", "value", value=60),
+        "sagemaker-endpoint-safe-rollout",
+        ENDPOINT_URN,
+        f"{_SUBJECT} {_ROUTING_TEXT}.canarySize is 60 percent; a canary takes more than 0 and at "
+        "most 50 percent of the capacity.",
+    ),
+    (
+        "canary-without-size",
+        "endpoint",
+        _edited(_endpoint_inputs, *_ROUTING, "canarySize", value=None),
+        "sagemaker-endpoint-safe-rollout",
+        ENDPOINT_URN,
+        f"{_SUBJECT} {_ROUTING_TEXT} is CANARY but sets no canarySize.",
+    ),
+    (
+        "linear-without-step",
+        "endpoint",
+        _edited(
+            _endpoint_inputs, *_ROUTING, value={"type": "LINEAR", "waitIntervalInSeconds": 300}
+        ),
+        "sagemaker-endpoint-safe-rollout",
+        ENDPOINT_URN,
+        f"{_SUBJECT} {_ROUTING_TEXT} is LINEAR but sets no linearStepSize.",
+    ),
+    (
+        "no-rollback-alarms",
+        "endpoint",
+        _edited(
+            _endpoint_inputs, "deploymentConfig", "autoRollbackConfiguration", "alarms", value=[]
+        ),
+        "sagemaker-endpoint-safe-rollout",
+        ENDPOINT_URN,
+        f"{_SUBJECT} sets no deploymentConfig.autoRollbackConfiguration.alarms; a rollout rolls "
+        "back automatically when one of its CloudWatch alarms fires.",
+    ),
+    (
+        "model-not-isolated",
+        "model",
+        _edited(_model_inputs, "enableNetworkIsolation", value=False),
+        "sagemaker-model-network-isolation",
+        MODEL_URN,
+        "model enableNetworkIsolation is False; set it to true so the container makes no "
+        "outbound network calls (SH SageMaker.5, CKV_AWS_370), or list the model in the policy "
+        "config allowWithoutIsolation.",
+    ),
+    (
+        "model-isolation-unset",
+        "model",
+        _edited(_model_inputs, "enableNetworkIsolation", value=None),
+        "sagemaker-model-network-isolation",
+        MODEL_URN,
+        "model enableNetworkIsolation is not set; set it to true so the container makes no "
+        "outbound network calls (SH SageMaker.5, CKV_AWS_370), or list the model in the policy "
+        "config allowWithoutIsolation.",
+    ),
+    (
+        "model-one-subnet",
+        "model",
+        _edited(_model_inputs, "vpcConfig", "subnets", value=["subnet-a", "subnet-a"]),
+        "sagemaker-model-vpc",
+        MODEL_URN,
+        "model vpcConfig.subnets has 1 distinct subnet(s); give at least 2, in different "
+        "Availability Zones, so the endpoint's instances are not confined to one zone.",
+    ),
+    (
+        "model-no-security-group",
+        "model",
+        _edited(_model_inputs, "vpcConfig", "securityGroupIds", value=[]),
+        "sagemaker-model-vpc",
+        MODEL_URN,
+        "model vpcConfig sets no securityGroupIds; give at least one.",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("which", "inputs", "policy", "urn", "message"),
+    [case[1:] for case in BAD_CASES],
+    ids=[case[0] for case in BAD_CASES],
+)
+def test_each_broken_control_is_reported(
+    which: str, inputs: dict[str, Any], policy: str, urn: str, message: str
+) -> None:
+    assert findings(_records(**{which: inputs})) == [(policy, urn, message)]
+
+
+def test_endpoint_without_deployment_config_misses_both_halves() -> None:
+    records = _records(endpoint=_edited(_endpoint_inputs, "deploymentConfig", value=None))
+    assert findings(records) == [
+        (
+            "sagemaker-endpoint-safe-rollout",
+            ENDPOINT_URN,
+            f"{_SUBJECT} sets no deploymentConfig.blueGreenUpdatePolicy; a real-time endpoint "
+            "updates blue/green with CANARY or LINEAR traffic shifting.",
+        ),
+        (
+            "sagemaker-endpoint-safe-rollout",
+            ENDPOINT_URN,
+            f"{_SUBJECT} sets no deploymentConfig.autoRollbackConfiguration.alarms; a rollout "
+            "rolls back automatically when one of its CloudWatch alarms fires.",
+        ),
+    ]
+
+
+def test_a_rolling_update_is_not_a_blue_green_rollout() -> None:
+    deployment = {
+        "rollingUpdatePolicy": {
+            "maximumBatchSize": {"type": "CAPACITY_PERCENT", "value": 25},
+            "waitIntervalInSeconds": 300,
+        },
+        "autoRollbackConfiguration": {"alarms": [{"alarmName": "mlops-prod-churn-5xx"}]},
+    }
+    records = _records(endpoint=_edited(_endpoint_inputs, "deploymentConfig", value=deployment))
+    assert findings(records) == [
+        (
+            "sagemaker-endpoint-safe-rollout",
+            ENDPOINT_URN,
+            f"{_SUBJECT} sets no deploymentConfig.blueGreenUpdatePolicy (not rollingUpdatePolicy); "
+            "a real-time endpoint updates blue/green with CANARY or LINEAR traffic shifting.",
+        )
+    ]
+
+
+def test_canary_by_instance_count_and_linear_shifting_pass() -> None:
+    by_count = _edited(
+        _endpoint_inputs, *_ROUTING, "canarySize", value={"type": "INSTANCE_COUNT", "value": 1}
+    )
+    linear = _edited(
+        _endpoint_inputs,
+        *_ROUTING,
+        value={
+            "type": "LINEAR",
+            "linearStepSize": {"type": "CAPACITY_PERCENT", "value": 25},
+            "waitIntervalInSeconds": 300,
+        },
+    )
+    assert findings(_records(endpoint=by_count)) == []
+    assert findings(_records(endpoint=linear)) == []
+
+
+def test_every_instance_based_production_variant_is_counted() -> None:
+    config = _config_inputs()
+    config["productionVariants"].append(_variant("canary", initialInstanceCount=1))
+    assert findings(_records(config=config)) == [
+        (
+            "sagemaker-endpoint-instance-count",
+            CONFIG_URN,
+            "endpoint configuration production variant 'canary' initialInstanceCount is 1; in "
+            "production a real-time variant runs more than one instance, so SageMaker can "
+            "spread it across Availability Zones (SH SageMaker.4).",
+        )
+    ]
+
+
+# ---- not applicable, with the reason ---------------------------------------------------------
+
+
+def _serverless_config() -> dict[str, Any]:
+    return {"name": "mlops-prod-churn-7", "productionVariants": [_serverless_variant()]}
+
+
+def test_serverless_configuration_and_endpoint_are_not_applicable() -> None:
+    serverless = "the endpoint configuration is serverless only: "
+    endpoint = _endpoint_inputs()
+    del endpoint["deploymentConfig"]
+    records = _records(config=_serverless_config(), endpoint=endpoint)
+    assert findings(records) == []
+    assert not_applicable(records) == [
+        (
+            "sagemaker-endpoint-config-kms",
+            CONFIG_URN,
+            f"{serverless}a serverless endpoint has no instance storage volume for kmsKeyArn to "
+            "encrypt, and SageMaker does not accept the key for it",
+        ),
+        (
+            "sagemaker-endpoint-data-capture",
+            CONFIG_URN,
+            f"{serverless}serverless endpoints do not support SageMaker data capture; the "
+            "platform's capture proxy records their traffic in the same format",
+        ),
+        (
+            "sagemaker-endpoint-instance-count",
+            CONFIG_URN,
+            f"{serverless}serverless variants have no instance count",
+        ),
+        (
+            "sagemaker-endpoint-safe-rollout",
+            STACK_URN,
+            "every endpoint of the stack serves a serverless configuration; blue/green traffic "
+            "shifting, rolling updates and shadow variants do not apply to serverless endpoints",
+        ),
+    ]
+
+
+def test_instance_count_is_not_applicable_outside_production() -> None:
+    config = _edited(_config_inputs, "productionVariants", 0, "initialInstanceCount", value=1)
+    records = _records(config=config, tags={**TAGS, "Environment": "dev"})
+    assert findings(records) == []
+    assert not_applicable(records) == [
+        (
+            "sagemaker-endpoint-instance-count",
+            CONFIG_URN,
+            "the endpoint configuration is not in a production environment",
+        )
+    ]
+
+
+def test_kms_is_not_applicable_on_local_storage_instances() -> None:
+    config = _edited(_config_inputs, "kmsKeyArn", value=None)
+    config["productionVariants"][0]["instanceType"] = "ml.g5.xlarge"
+    records = _records(config=config)
+    assert findings(records) == []
+    assert not_applicable(records) == [
+        (
+            "sagemaker-endpoint-config-kms",
+            CONFIG_URN,
+            "production variant 'live' (ml.g5.xlarge) run(s) on an instance type with local "
+            "NVMe storage, which SageMaker encrypts in hardware; it rejects a kmsKeyArn for such "
+            "a configuration",
+        )
+    ]
+
+
+def test_rollout_is_not_applicable_without_endpoints() -> None:
+    records = [provider(), record(MODEL, "churn", _model_inputs())]
+    assert not_applicable(records) == [
+        ("sagemaker-endpoint-safe-rollout", STACK_URN, "the stack has no SageMaker endpoints")
+    ]
+
+
+def test_model_vpc_is_not_applicable_without_vpc_config() -> None:
+    records = _records(model=_edited(_model_inputs, "vpcConfig", value=None))
+    assert findings(records) == []
+    assert not_applicable(records) == [
+        (
+            "sagemaker-model-vpc",
+            MODEL_URN,
+            "the model sets no vpcConfig (whether the stack's config gives a network is not "
+            "visible to the policy)",
+        )
+    ]
+
+
+def test_models_listed_in_the_policy_config_may_run_without_isolation() -> None:
+    isolation = next(p for p in POLICIES if p.name == "sagemaker-model-network-isolation")
+    assert isinstance(isolation, ResourceValidationPolicy)
+    allowing = ResourceValidationPolicy(
+        name=isolation.name,
+        description=isolation.description,
+        validate=isolation.validate,
+        enforcement_level=isolation.enforcement_level,
+        config_schema=PolicyConfigSchema(
+            properties={
+                "allowWithoutIsolation": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "default": ["mlops-*-churn-*"],
+                }
+            }
+        ),
+    )
+    records = _records(model=_edited(_model_inputs, "enableNetworkIsolation", value=False))
+    report = _report(records, (allowing,))
+    assert report.violations == []
+    assert [(n.policy, n.urn, n.message) for n in report.not_applicable] == [
+        (
+            isolation.name,
+            MODEL_URN,
+            "'mlops-prod-churn-v7' matches 'mlops-*-churn-*' in the policy config "
+            "allowWithoutIsolation",
+        )
+    ]
+    other = _edited(_model_inputs, "enableNetworkIsolation", value=False)
+    other["name"] = "mlops-prod-fraud-v1"
+    assert [v.policy for v in _report(_records(model=other), (allowing,)).violations] == [
+        isolation.name
+    ]
+
+
+# ---- linking an endpoint to its configuration ------------------------------------------------
+
+
+def test_endpoint_links_to_its_configuration_by_dependency() -> None:
+    """An auto-named configuration: the endpoint's name for it is not known, only the property
+    dependency says which configuration it serves."""
+    config = _serverless_config()
+    del config["name"]
+    endpoint = _endpoint_inputs()
+    del endpoint["deploymentConfig"]
+    del endpoint["endpointConfigName"]
+    records = _records(
+        config=config,
+        endpoint=endpoint,
+        property_dependencies={"endpointConfigName": [CONFIG_URN]},
+    )
+    assert findings(records) == []
+    assert ("sagemaker-endpoint-safe-rollout", STACK_URN) in [
+        n[:2] for n in not_applicable(records)
+    ]
+
+
+def test_endpoint_of_a_real_time_configuration_linked_by_dependency_is_judged() -> None:
+    config = _config_inputs()
+    del config["name"]
+    endpoint = _edited(_endpoint_inputs, "endpointConfigName", value=None)
+    endpoint["deploymentConfig"]["autoRollbackConfiguration"] = {}
+    records = _records(
+        config=config,
+        endpoint=endpoint,
+        property_dependencies={"endpointConfigName": [CONFIG_URN]},
+    )
+    assert [(f[0], f[1]) for f in findings(records)] == [
+        ("sagemaker-endpoint-safe-rollout", ENDPOINT_URN)
+    ]
+
+
+def test_an_endpoint_whose_configuration_is_not_in_the_stack_is_held_to_the_control() -> None:
+    endpoint = _edited(_endpoint_inputs, "endpointConfigName", value="elsewhere")
+    endpoint["deploymentConfig"]["autoRollbackConfiguration"]["alarms"] = []
+    records = _records(config=_serverless_config(), endpoint=endpoint)
+    assert findings(records) == [
+        (
+            "sagemaker-endpoint-safe-rollout",
+            ENDPOINT_URN,
+            f"{_SUBJECT} (its endpointConfigName 'elsewhere' is not an EndpointConfiguration of "
+            "this stack, so it is held to the real-time control) sets no "
+            "deploymentConfig.autoRollbackConfiguration.alarms; a rollout rolls back "
+            "automatically when one of its CloudWatch alarms fires.",
+        )
+    ]
+
+
+def test_mixed_stack_judges_only_real_time_endpoints() -> None:
+    """A serverless endpoint without a deployment config next to a compliant real-time one."""
+    serverless_config = _serverless_config()
+    serverless_config["name"] = "mlops-prod-churn-lite-7"
+    serverless_endpoint = {
+        "name": "mlops-prod-churn-lite",
+        "endpointConfigName": "mlops-prod-churn-lite-7",
+    }
+    records = [
+        *_records(),
+        record(CONFIG, "lite", serverless_config),
+        record(ENDPOINT, "lite", serverless_endpoint),
+    ]
+    assert findings(records) == []
+    assert [n for n in not_applicable(records) if n[0] == "sagemaker-endpoint-safe-rollout"] == []
