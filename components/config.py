@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 from annotated_types import Ge, Gt, Le, Lt, MaxLen, MinLen
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
 from pydantic.alias_generators import to_camel
 from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
 
 from components import sagemaker_catalog
 
@@ -424,8 +425,146 @@ class Training(_Section):
     )
 
 
+SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
+"""The memory sizes SageMaker serverless inference offers."""
+
+ServerlessMemoryMb = Literal[1024, 2048, 3072, 4096, 5120, 6144]
+
+LATEST_APPROVED = "latest-approved"
+"""The `modelVersion` resolved when the program runs: the newest approved model package."""
+
+
+@dataclass(frozen=True)
+class Accepts:
+    """`Annotated` metadata: what a field accepts, in words (for types a union describes badly)."""
+
+    text: str
+
+
+def _model_version(value: object) -> int | str:
+    if value == LATEST_APPROVED or (
+        isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    ):
+        return value
+    raise PydanticCustomError(
+        "model_version", "not a model package version nor the literal latest-approved"
+    )
+
+
+ModelVersion = Annotated[
+    int | str,
+    PlainValidator(_model_version),
+    Accepts(f'an integer >= 1 (a pinned model package version) or "{LATEST_APPROVED}"'),
+]
+
+
+class ServerlessSpec(_Section):
+    """A serverless endpoint's capacity."""
+
+    memory_mb: ServerlessMemoryMb = Field(default=2048, description="Memory of the endpoint.")
+    max_concurrency: Annotated[int, Ge(1), Le(200)] = Field(
+        default=5, description="Most invocations served at once."
+    )
+    provisioned_concurrency: Annotated[int, Ge(1), Le(200)] | None = Field(
+        default=None,
+        description="Warm capacity (<= maxConcurrency); none when unset (cold starts).",
+    )
+
+
+class RealtimeSpec(_Section):
+    """A real-time endpoint's instances and autoscaling."""
+
+    instance_type: SageMakerInstanceType | None = Field(
+        default=None, description="Instance type; inference.instanceType when unset."
+    )
+    min_instances: Annotated[int, Ge(1), Le(100)] | None = Field(
+        default=None, description="Autoscaling floor; inference.minInstances when unset."
+    )
+    max_instances: Annotated[int, Ge(1), Le(100)] | None = Field(
+        default=None, description="Autoscaling ceiling; inference.maxInstances when unset."
+    )
+    target_invocations_per_instance: Annotated[int, Ge(1), Le(100_000)] = Field(
+        default=200, description="Target tracking: invocations per instance per minute."
+    )
+
+
+@dataclass(frozen=True)
+class Realtime:
+    """A real-time endpoint's settings with the stack-wide defaults filled in."""
+
+    instance_type: str
+    min_instances: int
+    max_instances: int
+    target_invocations_per_instance: int
+
+
+class Rollout(_Section):
+    """How a new endpoint configuration takes the traffic (SageMaker deployment guardrails)."""
+
+    type: Literal["canary", "linear", "all-at-once"] = Field(
+        default="canary", description="Blue/green traffic shifting."
+    )
+    canary_percent: Annotated[int, Ge(1), Le(100)] = Field(
+        default=10, description="Canary: share of traffic shifted first (at most 50)."
+    )
+    linear_step_percent: Annotated[int, Ge(1), Le(100)] = Field(
+        default=20, description="Linear: share of traffic shifted per step (at most 50)."
+    )
+    wait_interval_seconds: Annotated[int, Ge(0), Le(3600)] = Field(
+        default=300, description="Wait between traffic shifts, watching the alarms."
+    )
+    termination_wait_seconds: Annotated[int, Ge(0), Le(3600)] = Field(
+        default=300, description="The old fleet is kept this long after the shift."
+    )
+    auto_rollback: bool = Field(
+        default=True, description="Roll back when the endpoint's alarms fire."
+    )
+
+
+class Shadow(_Section):
+    """A shadow variant: a second model version served a copy of the traffic."""
+
+    model_version: ModelVersion = Field(description="Model package version of the shadow.")
+    sampling_percent: Annotated[int, Ge(1), Le(100)] = Field(
+        default=100, description="Share of requests copied to the shadow."
+    )
+
+
+class Capture(_Section):
+    """Data capture of an endpoint's requests and responses to the capture bucket."""
+
+    sampling_percent: Annotated[int, Ge(0), Le(100)] = Field(
+        default=100, description="Share of requests captured."
+    )
+
+
+class EndpointSpec(_Section):
+    """A SageMaker endpoint declared in stack config."""
+
+    name: EndpointName = Field(
+        description="Endpoint name; the physical name is `mlops-platform-<stack>-<name>`."
+    )
+    model: ModelName = Field(description="The registry model served.")
+    model_version: ModelVersion = Field(
+        description="Pinned model package version (reviewable in a pull request), or "
+        "`latest-approved` resolved when the program runs."
+    )
+    kind: Literal["serverless", "realtime"] = Field(description="Serverless or real-time.")
+    serverless: ServerlessSpec | None = Field(
+        default=None, description="Serverless capacity (kind serverless); defaults when unset."
+    )
+    realtime: RealtimeSpec | None = Field(
+        default=None, description="Instances and autoscaling (kind realtime); defaults when unset."
+    )
+    rollout: Rollout = Field(default_factory=Rollout, description="Rollout of a new version.")
+    shadow: Shadow | None = Field(
+        default=None, description="Shadow variant (real-time only); none when unset."
+    )
+    capture: Capture = Field(default_factory=Capture, description="Data capture.")
+
+
 class Inference(_Section):
-    """SageMaker endpoints (issue 6)."""
+    """SageMaker endpoints (issue 6). The instance keys are the defaults of real-time endpoints."""
 
     enabled: bool = Field(default=False, description="Create the declared endpoints.")
     instance_type: SageMakerInstanceType = Field(
@@ -437,6 +576,23 @@ class Inference(_Section):
     max_instances: Annotated[int, Ge(1), Le(100)] = Field(
         default=2, description="Autoscaling ceiling of a real-time endpoint."
     )
+    endpoints: Annotated[list[EndpointSpec], MaxLen(20)] = Field(
+        default_factory=list, description="The endpoints of this stack."
+    )
+
+    def realtime(self, endpoint: EndpointSpec) -> Realtime:
+        """A real-time endpoint's settings, unset keys taken from this section."""
+        spec = endpoint.realtime or RealtimeSpec()
+        return Realtime(
+            instance_type=self.instance_type if spec.instance_type is None else spec.instance_type,
+            min_instances=self.min_instances if spec.min_instances is None else spec.min_instances,
+            max_instances=self.max_instances if spec.max_instances is None else spec.max_instances,
+            target_invocations_per_instance=spec.target_invocations_per_instance,
+        )
+
+    def serverless(self, endpoint: EndpointSpec) -> ServerlessSpec:
+        """A serverless endpoint's settings (the defaults when its block is unset)."""
+        return endpoint.serverless or ServerlessSpec()
 
 
 class Kubernetes(_Section):
@@ -696,6 +852,9 @@ def describe_annotation(annotation: Any, metadata: list[Any] | None = None) -> s
             else:
                 nested.append(item)
         return describe_annotation(inner, nested + metadata)
+    said = next((m.text for m in metadata if isinstance(m, Accepts)), None)
+    if said is not None:
+        return said
     constraints = _constraint_text(metadata, "characters" if annotation is str else "items")
     suffix = f" {constraints}" if constraints else ""
     if origin is Literal:
@@ -923,7 +1082,14 @@ def _cross_checks(
             f"greater than inference.maxInstances ({cfg.inference.max_instances})",
             f"an integer <= inference.maxInstances ({cfg.inference.max_instances})",
         )
-    if prod and cfg.inference.enabled and cfg.inference.min_instances < 2:
+    inherits_floor = any(
+        e.kind == "realtime" and (e.realtime is None or e.realtime.min_instances is None)
+        for e in cfg.inference.endpoints
+    )
+    # The section's floor is the floor of every real-time endpoint that does not set its own
+    # (and of all of them when inference is enabled before any endpoint is declared).
+    floor_used = inherits_floor or (cfg.inference.enabled and not cfg.inference.endpoints)
+    if prod and floor_used and cfg.inference.min_instances < 2:
         add(
             "inference.minInstances",
             cfg.inference.min_instances,
@@ -956,6 +1122,7 @@ def _cross_checks(
     problems.extend(_model_registry_checks(cfg, stack))
     problems.extend(_drift_checks(cfg))
     problems.extend(_training_checks(cfg, project_dir))
+    problems.extend(_inference_checks(cfg, stack))
     reserved = set(PLATFORM_TAG_KEYS) & set(cfg.tags.extra)
     if reserved:
         add(
@@ -1199,6 +1366,190 @@ def _drift_checks(cfg: PlatformConfig) -> list[ConfigProblem]:
                     "one monitor per model and endpoint",
                 )
             )
+    return problems
+
+
+MAX_SHIFT_PERCENT = 50
+"""The largest first (canary) or per-step (linear) traffic shift of a blue/green rollout."""
+
+
+def _inference_checks(cfg: PlatformConfig, stack: str) -> list[ConfigProblem]:
+    """Rules of the `inference` section's endpoints (`inference.minInstances` in prod and the
+    section's own min <= max are checked with the tier rules)."""
+    inference = cfg.inference
+    problems: list[ConfigProblem] = []
+    if inference.enabled:
+        disabled = [
+            f"{key}.enabled"
+            for key, enabled in (
+                ("dataLake", cfg.data_lake.enabled),
+                ("modelRegistry", cfg.model_registry.enabled),
+            )
+            if not enabled
+        ]
+        if disabled:
+            problems.append(
+                _problem(
+                    "inference.enabled",
+                    True,
+                    "endpoints serve registered model versions and capture to the data lake, and "
+                    f"{' and '.join(disabled)} {'is' if len(disabled) == 1 else 'are'} false",
+                    "false, or dataLake.enabled and modelRegistry.enabled true",
+                )
+            )
+    endpoints = inference.endpoints
+    for index, first in _duplicates([e.name for e in endpoints]).items():
+        problems.append(
+            _problem(
+                f"inference.endpoints[{index}].name",
+                endpoints[index].name,
+                f"endpoint already declared at endpoints[{first}]; SageMaker endpoint names "
+                "ignore case",
+                "a name used once per stack",
+            )
+        )
+    models = [m.name for m in cfg.model_registry.models]
+    for index, endpoint in enumerate(endpoints):
+        at = f"inference.endpoints[{index}]"
+        length = _physical_length_problem(
+            f"{at}.name", endpoint.name, stack, ENDPOINT_NAME_LIMIT, "the endpoint name"
+        )
+        if length is not None:
+            problems.append(length)
+        if cfg.model_registry.enabled and endpoint.model not in models:
+            problems.append(
+                _problem(
+                    f"{at}.model",
+                    endpoint.model,
+                    "not a model of modelRegistry.models",
+                    "one of " + (", ".join(models) or "(no models declared)"),
+                )
+            )
+        if endpoint.kind == "serverless":
+            problems.extend(_serverless_problems(at, endpoint))
+        else:
+            problems.extend(_realtime_problems(at, endpoint, cfg))
+        problems.extend(_rollout_problems(f"{at}.rollout", endpoint.rollout))
+    return problems
+
+
+def _serverless_problems(at: str, endpoint: EndpointSpec) -> list[ConfigProblem]:
+    problems: list[ConfigProblem] = []
+    if endpoint.realtime is not None:
+        problems.append(
+            _problem(
+                f"{at}.realtime",
+                endpoint.realtime.model_dump(by_alias=True, exclude_unset=True),
+                "instances and autoscaling apply to a real-time endpoint, and this one is "
+                "serverless",
+                "unset, or kind: realtime",
+            )
+        )
+    if endpoint.shadow is not None:
+        problems.append(
+            _problem(
+                f"{at}.shadow",
+                endpoint.shadow.model_dump(by_alias=True, exclude_unset=True),
+                "SageMaker has no shadow variants on serverless endpoints",
+                "unset, or kind: realtime",
+            )
+        )
+    serverless = endpoint.serverless
+    if (
+        serverless is not None
+        and serverless.provisioned_concurrency is not None
+        and serverless.provisioned_concurrency > serverless.max_concurrency
+    ):
+        problems.append(
+            _problem(
+                f"{at}.serverless.provisionedConcurrency",
+                serverless.provisioned_concurrency,
+                f"above serverless.maxConcurrency ({serverless.max_concurrency})",
+                f"an integer from 1 to {serverless.max_concurrency}, or unset",
+            )
+        )
+    return problems
+
+
+def _realtime_problems(at: str, endpoint: EndpointSpec, cfg: PlatformConfig) -> list[ConfigProblem]:
+    problems: list[ConfigProblem] = []
+    if endpoint.serverless is not None:
+        problems.append(
+            _problem(
+                f"{at}.serverless",
+                endpoint.serverless.model_dump(by_alias=True, exclude_unset=True),
+                "serverless capacity applies to a serverless endpoint, and this one is real-time",
+                "unset, or kind: serverless",
+            )
+        )
+    spec = endpoint.realtime
+    if spec is None:
+        # Every value is the section's own, which the tier rules check.
+        return problems
+    resolved = cfg.inference.realtime(endpoint)
+    if resolved.min_instances > resolved.max_instances:
+        if spec.min_instances is not None:
+            source = (
+                "realtime.maxInstances"
+                if spec.max_instances is not None
+                else "inference.maxInstances"
+            )
+            problems.append(
+                _problem(
+                    f"{at}.realtime.minInstances",
+                    resolved.min_instances,
+                    f"greater than {source} ({resolved.max_instances})",
+                    f"an integer <= {resolved.max_instances}",
+                )
+            )
+        else:
+            problems.append(
+                _problem(
+                    f"{at}.realtime.maxInstances",
+                    resolved.max_instances,
+                    f"below inference.minInstances ({resolved.min_instances})",
+                    f"an integer >= {resolved.min_instances}, or realtime.minInstances set",
+                )
+            )
+    if cfg.tier == "prod" and spec.min_instances is not None and spec.min_instances < 2:
+        problems.append(
+            _problem(
+                f"{at}.realtime.minInstances",
+                spec.min_instances,
+                "a prod real-time endpoint needs more than one instance (SageMaker.4)",
+                "an integer >= 2 when tier is prod",
+            )
+        )
+    return problems
+
+
+def _rollout_problems(at: str, rollout: Rollout) -> list[ConfigProblem]:
+    problems: list[ConfigProblem] = []
+    shift = {
+        "canary": ("canaryPercent", rollout.canary_percent, "the canary's share"),
+        "linear": ("linearStepPercent", rollout.linear_step_percent, "a linear step"),
+    }.get(rollout.type)
+    if shift is not None and shift[1] > MAX_SHIFT_PERCENT:
+        key, value, what = shift
+        problems.append(
+            _problem(
+                f"{at}.{key}",
+                value,
+                f"{what} is over {MAX_SHIFT_PERCENT}% of the traffic, so most requests reach "
+                "the new version before the alarms had a chance",
+                f"an integer from 1 to {MAX_SHIFT_PERCENT}, or type: all-at-once",
+            )
+        )
+    if shift is not None and not rollout.auto_rollback:
+        problems.append(
+            _problem(
+                f"{at}.autoRollback",
+                False,
+                f"blue/green without alarms: a {rollout.type} rollout shifts traffic in steps "
+                "only to roll back when the alarms fire",
+                "true, or type: all-at-once",
+            )
+        )
     return problems
 
 
@@ -1637,6 +1988,7 @@ def _entry_point_problems(
 
 FEATURE_GROUP_NAME_LIMIT = 64
 MODEL_PACKAGE_GROUP_NAME_LIMIT = 63
+ENDPOINT_NAME_LIMIT = 63
 
 PLATFORM_TAG_KEYS = ("Project", "Environment", "CostCenter", "Owner", "ManagedBy")
 """The default tags every AWS resource carries through the provider."""

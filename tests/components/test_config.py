@@ -271,7 +271,7 @@ BAD_CONFIGS = [
             f"{NS}inference.replicas",
             "unknown key",
             "3",
-            "one of the keys enabled, instanceType, minInstances, maxInstances",
+            "one of the keys enabled, instanceType, minInstances, maxInstances, endpoints",
         ),
         {f"{NS}inference": {"replicas": 3}},
     ),
@@ -496,7 +496,11 @@ BAD_CONFIGS = [
             "1",
             "an integer >= 2 when tier is prod",
         ),
-        {**PROD_BASE, f"{NS}inference": {"enabled": True, "minInstances": 1}},
+        {
+            **PROD_BASE,
+            f"{NS}modelRegistry": {"enabled": True, "approval": "manual"},
+            f"{NS}inference": {"enabled": True, "minInstances": 1},
+        },
     ),
     Bad(
         "prod-data-lake-without-object-lock",
@@ -1076,6 +1080,13 @@ def test_every_cross_key_problem_is_reported_at_once() -> None:
             "model already declared at models[0]",
             "'churn'",
             "a name used once per stack",
+        ),
+        line(
+            f"{NS}inference.enabled",
+            "endpoints serve registered model versions and capture to the data lake, and "
+            "dataLake.enabled is false",
+            "true",
+            "false, or dataLake.enabled and modelRegistry.enabled true",
         ),
         line(
             f"{NS}tags.extra",
