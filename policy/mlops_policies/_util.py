@@ -13,11 +13,27 @@ import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from pulumi_policy import PolicyProviderResource, PolicyResource, ResourceValidationArgs
+from pulumi_policy import (
+    PolicyConfigSchema,
+    PolicyProviderResource,
+    PolicyResource,
+    ResourceValidationArgs,
+)
 from pulumi_policy.proxy import UnknownValueError
 
 PRODUCTION_ENVIRONMENTS = ("prod",)
 """Environment tag values treated as production (policy config `productionEnvironments`)."""
+
+PRODUCTION_SCHEMA = PolicyConfigSchema(
+    properties={
+        "productionEnvironments": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": list(PRODUCTION_ENVIRONMENTS),
+        }
+    }
+)
+"""Config of the policies that treat production differently (`is_production`)."""
 
 
 class _Tagged(Protocol):

@@ -38,7 +38,7 @@ from pulumi_policy import (
 )
 
 from ._util import (
-    PRODUCTION_ENVIRONMENTS,
+    PRODUCTION_SCHEMA,
     Linker,
     as_list,
     customer_key_problem,
@@ -48,7 +48,7 @@ from ._util import (
     mapping,
     number,
 )
-from .training import LOCAL_STORAGE_INSTANCES, _allowed_without_isolation
+from .training import LOCAL_STORAGE_INSTANCES, allowed_without_isolation
 
 ENDPOINT_CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
 ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
@@ -285,7 +285,7 @@ def _model_isolation(args: ResourceValidationArgs, report: ReportViolation) -> N
     if args.resource_type != MODEL:
         return
     name = known(args.props, "name")
-    pattern = _allowed_without_isolation(args, name)
+    pattern = allowed_without_isolation(args, name)
     if pattern is not None:
         args.not_applicable(
             f"{name!r} matches {pattern!r} in the policy config allowWithoutIsolation"
@@ -340,16 +340,6 @@ def _policy(
     )
 
 
-_PRODUCTION_SCHEMA = PolicyConfigSchema(
-    properties={
-        "productionEnvironments": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": list(PRODUCTION_ENVIRONMENTS),
-        }
-    }
-)
-
 INFERENCE_POLICIES = (
     _policy(
         "sagemaker-endpoint-config-kms",
@@ -370,7 +360,7 @@ INFERENCE_POLICIES = (
         "In production, every instance-based production variant of a SageMaker endpoint "
         "configuration starts with more than one instance (SH SageMaker.4).",
         _instance_count,
-        _PRODUCTION_SCHEMA,
+        PRODUCTION_SCHEMA,
     ),
     StackValidationPolicy(
         name="sagemaker-endpoint-safe-rollout",

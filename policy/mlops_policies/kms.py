@@ -8,13 +8,12 @@ from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
-    PolicyConfigSchema,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
 )
 
-from ._util import PRODUCTION_ENVIRONMENTS, is_production
+from ._util import PRODUCTION_SCHEMA, is_production
 
 KEY = "aws:kms/key:Key"
 MAX_ROTATION_DAYS = 365
@@ -92,16 +91,6 @@ def _deletion(args: ResourceValidationArgs, report: ReportViolation) -> None:
         report("A production KMS key must be protected (protect: true).", None)
 
 
-_PRODUCTION_SCHEMA = PolicyConfigSchema(
-    properties={
-        "productionEnvironments": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": list(PRODUCTION_ENVIRONMENTS),
-        }
-    }
-)
-
 KMS_POLICIES = (
     ResourceValidationPolicy(
         name="kms-key-rotation",
@@ -125,6 +114,6 @@ KMS_POLICIES = (
         ),
         validate=_deletion,
         enforcement_level=EnforcementLevel.MANDATORY,
-        config_schema=_PRODUCTION_SCHEMA,
+        config_schema=PRODUCTION_SCHEMA,
     ),
 )

@@ -27,7 +27,7 @@ from pulumi_policy import (
 )
 
 from ._util import (
-    PRODUCTION_ENVIRONMENTS,
+    PRODUCTION_SCHEMA,
     allow_statement_problems,
     allowed_account_ids,
     as_list,
@@ -486,17 +486,6 @@ def _object_lock(args: StackValidationArgs, report: ReportViolation) -> None:
             report(f"Object Lock configuration {lock.name!r} has {problem}", lock.urn)
 
 
-_PRODUCTION_SCHEMA = PolicyConfigSchema(
-    properties={
-        "productionEnvironments": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": list(PRODUCTION_ENVIRONMENTS),
-        }
-    }
-)
-
-
 def _policy(
     name: str,
     description: str,
@@ -556,6 +545,6 @@ S3_POLICIES = (
         "The production model-artifacts bucket has Object Lock with a default retention "
         "(SH S3.15).",
         _object_lock,
-        _PRODUCTION_SCHEMA,
+        PRODUCTION_SCHEMA,
     ),
 )

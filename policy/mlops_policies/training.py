@@ -463,7 +463,7 @@ def _spot_checkpoints(args: ResourceValidationArgs, report: ReportViolation) -> 
             )
 
 
-def _allowed_without_isolation(args: ResourceValidationArgs, name: Any) -> str | None:
+def allowed_without_isolation(args: ResourceValidationArgs, name: Any) -> str | None:
     patterns = [str(p) for p in as_list(args.get_config().get("allowWithoutIsolation"))]
     if isinstance(name, str):
         for pattern in patterns:
@@ -479,7 +479,7 @@ def _network_isolation(args: ResourceValidationArgs, report: ReportViolation) ->
     name = known(
         args.props, "pipelineName" if args.resource_type == PIPELINE else "trainingJobName"
     )
-    pattern = _allowed_without_isolation(args, name)
+    pattern = allowed_without_isolation(args, name)
     if pattern is not None:
         args.not_applicable(
             f"{name!r} matches {pattern!r} in the policy config allowWithoutIsolation"
