@@ -508,13 +508,7 @@ def function_policy(
             Condition={"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
         ),
         iam.allow("PutDriftEvents", ["events:PutEvents"], [event_bus_arn]),
-        iam.allow("DeadLetters", ["sqs:SendMessage"], [queue_arn]),
-        iam.allow(
-            "UsePlatformKeyForDeadLetters",
-            ["kms:Decrypt", "kms:GenerateDataKey"],
-            [kms_key_arn],
-            Condition={"StringEquals": {"kms:ViaService": f"sqs.{region}.amazonaws.com"}},
-        ),
+        *iam.dead_letter_statements(queue_arn, kms_key_arn, region),
         iam.allow(
             "WriteOwnLogs",
             ["logs:CreateLogStream", "logs:PutLogEvents"],
@@ -540,13 +534,7 @@ def scheduler_policy(
         # Schedules are encrypted with the platform key; Scheduler decrypts the target's input
         # with this role when it runs one.
         iam.allow("DecryptSchedules", ["kms:Decrypt"], [kms_key_arn]),
-        iam.allow("DeadLetters", ["sqs:SendMessage"], [queue_arn]),
-        iam.allow(
-            "UsePlatformKeyForDeadLetters",
-            ["kms:Decrypt", "kms:GenerateDataKey"],
-            [kms_key_arn],
-            Condition={"StringEquals": {"kms:ViaService": f"sqs.{region}.amazonaws.com"}},
-        ),
+        *iam.dead_letter_statements(queue_arn, kms_key_arn, region),
     ]
     if state_machine_arn is not None:
         statements.append(

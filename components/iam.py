@@ -22,6 +22,19 @@ def allow(sid: str, actions: list[str], resources: list[str], **extra: Any) -> S
     return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources, **extra}
 
 
+def dead_letter_statements(queue_arn: str, kms_key_arn: str, region: str) -> list[Statement]:
+    """Send to a KMS-encrypted dead-letter queue: the message, and the key through SQS only."""
+    return [
+        allow("DeadLetters", ["sqs:SendMessage"], [queue_arn]),
+        allow(
+            "UsePlatformKeyForDeadLetters",
+            ["kms:Decrypt", "kms:GenerateDataKey"],
+            [kms_key_arn],
+            Condition={"StringEquals": {"kms:ViaService": f"sqs.{region}.amazonaws.com"}},
+        ),
+    ]
+
+
 def service_trust(service: str, account_id: str, source_arn: str | None = None) -> str:
     """A trust policy letting one AWS service assume the role, only on this account's behalf.
 

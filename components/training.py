@@ -724,12 +724,6 @@ def pipeline_scheduler_policy(
     statements = [
         iam.allow("StartPipelines", ["sagemaker:StartPipelineExecution"], sorted(pipeline_arns)),
         iam.allow("DecryptSchedules", ["kms:Decrypt"], [kms_key_arn]),
-        iam.allow("DeadLetters", ["sqs:SendMessage"], [queue_arn]),
-        iam.allow(
-            "UsePlatformKeyForDeadLetters",
-            ["kms:Decrypt", "kms:GenerateDataKey"],
-            [kms_key_arn],
-            Condition={"StringEquals": {"kms:ViaService": f"sqs.{region}.amazonaws.com"}},
-        ),
+        *iam.dead_letter_statements(queue_arn, kms_key_arn, region),
     ]
     return iam.document(*statements)
