@@ -20,7 +20,9 @@ SDK_STAMP := $(SDK_VENV)/.synced
 # The drift-check functions run on arm64 (Graviton) with this Python; the layer is built for it.
 LAMBDA_PYTHON := 3.13
 LAMBDA_PLATFORM := aarch64-manylinux_2_28
-LAYER_DIR := build/lambda/drift-layer
+# Two layers: the drift checks' (numpy, msgspec, orjson, Powertools) and a light one with
+# Powertools only, for the capture proxy and the endpoint verifier.
+LAYERS := drift_check:drift-layer powertools_layer:powertools-layer
 # The Lambda Python runtime ships boto3 and these; the layer does not carry a second copy.
 LAMBDA_RUNTIME_PROVIDES := botocore jmespath python-dateutil six urllib3
 
@@ -91,6 +93,10 @@ lock: | $(UV)  ## Recompile the hash-pinned requirements files from pyproject.to
 		--python-version $(LAMBDA_PYTHON) --python-platform $(LAMBDA_PLATFORM) \
 		-c requirements-dev.txt -o lambdas/drift_check/requirements.txt \
 		$(foreach p,$(LAMBDA_RUNTIME_PROVIDES),--no-emit-package $(p))
+	$(UV) pip compile --quiet lambdas/powertools_layer/requirements.in --generate-hashes \
+		--python-version $(LAMBDA_PYTHON) --python-platform $(LAMBDA_PLATFORM) \
+		-c requirements-dev.txt -o lambdas/powertools_layer/requirements.txt \
+		$(foreach p,$(LAMBDA_RUNTIME_PROVIDES),--no-emit-package $(p))
 	$(UV) pip compile --quiet bench/requirements.in --generate-hashes --python-version 3.11 -c requirements-dev.txt -o bench/requirements.txt
 	@# The SDK's environment is resolved on its own: its packaging (< 25) and protobuf differ
 	@# from the dev pins, so requirements-dev.txt cannot constrain it.
@@ -99,14 +105,17 @@ lock: | $(UV)  ## Recompile the hash-pinned requirements files from pyproject.to
 clean:  ## Remove build output and environments.
 	rm -rf build .venv $(SDK_VENV) .tools .mypy_cache .ruff_cache .pytest_cache
 
-lambda-layer: | $(UV)  ## Build the drift-check layer zip (arm64 wheels, hash-checked) and print its size.
-	rm -rf $(LAYER_DIR) $(LAYER_DIR).zip
-	$(UV) pip install --quiet --require-hashes --no-deps --only-binary :all: \
-		--python-version $(LAMBDA_PYTHON) --python-platform $(LAMBDA_PLATFORM) \
-		--target $(LAYER_DIR)/python -r lambdas/drift_check/requirements.txt
-	cd $(LAYER_DIR) && find . -name '__pycache__' -prune -o -type f -print | LC_ALL=C sort \
-		| TZ=UTC zip -q -X -D -@ ../drift-layer.zip
-	@echo "layer: $$(du -sh $(LAYER_DIR) | cut -f1) unzipped, $$(du -h $(LAYER_DIR).zip | cut -f1) zipped"
+lambda-layer: | $(UV)  ## Build the Lambda layer zips (arm64 wheels, hash-checked) and print their sizes.
+	@for pair in $(LAYERS); do \
+		src=$${pair%%:*}; dir=build/lambda/$${pair##*:}; \
+		rm -rf $$dir $$dir.zip; \
+		$(UV) pip install --quiet --require-hashes --no-deps --only-binary :all: \
+			--python-version $(LAMBDA_PYTHON) --python-platform $(LAMBDA_PLATFORM) \
+			--target $$dir/python -r lambdas/$$src/requirements.txt; \
+		(cd $$dir && find . -name '__pycache__' -prune -o -type f -print | LC_ALL=C sort \
+			| TZ=UTC zip -q -X -D -@ ../$$(basename $$dir).zip); \
+		echo "$$(basename $$dir): $$(du -sh $$dir | cut -f1) unzipped, $$(du -h $$dir.zip | cut -f1) zipped"; \
+	done
 
 $(BENCH_STAMP): bench/requirements.txt | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(BENCH_VENV)

@@ -538,6 +538,28 @@ class Capture(_Section):
     )
 
 
+class EndpointAlarms(_Section):
+    """The endpoint's CloudWatch alarms: they roll a real-time rollout back, and page."""
+
+    max_5xx_percent: Annotated[float, Gt(0), Le(100)] = Field(
+        default=1.0,
+        alias="max5xxPercent",
+        description="Alarm when more than this share of invocations fail with a 5xx error.",
+    )
+    max_model_latency_ms: Annotated[int, Ge(1), Le(3_600_000)] = Field(
+        default=1000, description="Alarm when the model's p99 latency exceeds this."
+    )
+    max_model_errors: Annotated[int, Ge(1), Le(1_000_000)] = Field(
+        default=5, description="Alarm when the model returns more errors than this per period."
+    )
+    period_seconds: Literal[10, 30, 60, 120, 300] = Field(
+        default=60, description="Length of each evaluated period."
+    )
+    evaluation_periods: Annotated[int, Ge(1), Le(10)] = Field(
+        default=2, description="Consecutive breaching periods before an alarm fires."
+    )
+
+
 class EndpointSpec(_Section):
     """A SageMaker endpoint declared in stack config."""
 
@@ -561,6 +583,15 @@ class EndpointSpec(_Section):
         default=None, description="Shadow variant (real-time only); none when unset."
     )
     capture: Capture = Field(default_factory=Capture, description="Data capture.")
+    alarms: EndpointAlarms = Field(
+        default_factory=EndpointAlarms,
+        description="Alarms on 5xx rate, model latency and model errors (rollback and paging).",
+    )
+    network_isolation: bool = Field(
+        default=True,
+        description="Run the model's container without network access (false only for "
+        "containers that must call out; the policy pack then needs it in allowWithoutIsolation).",
+    )
 
 
 class Inference(_Section):

@@ -91,12 +91,17 @@ class EventRouteArgs:
     """The platform context (config, naming, provider)."""
     description: str
     """What the rule matches, shown in the console."""
-    event_pattern: pulumi.Input[dict[str, Any]]
-    """The EventBridge event pattern (may depend on outputs, e.g. the account id)."""
+    event_pattern: pulumi.Input[dict[str, Any]] | None
+    """The EventBridge event pattern (may depend on outputs, e.g. the account id); None for a
+    rule that runs on `schedule_expression` instead."""
     target_arn: pulumi.Input[str]
     """Where matching events go (an SNS topic, a Lambda function, …)."""
     kms_key_arn: pulumi.Input[str]
     """The platform key encrypting the dead-letter queue."""
+    schedule_expression: str | None = None
+    """`rate(…)` or `cron(…)` for a scheduled rule (then `event_pattern` is None)."""
+    target_input: str | None = None
+    """Constant JSON the target receives instead of the event."""
 
 
 class EventRoute(pulumi.ComponentResource):
@@ -113,14 +118,23 @@ class EventRoute(pulumi.ComponentResource):
         self, name: str, args: EventRouteArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("mlops:notifications:EventRoute", name, None, opts)
+        if (args.event_pattern is None) == (args.schedule_expression is None):
+            raise ValueError(
+                f"EventRoute {name!r}: give exactly one of event_pattern and schedule_expression"
+            )
         ctx = args.context
         self._rule = aws.cloudwatch.EventRule(
             f"{name}-rule",
             name=ctx.naming.physical(name, NameKind.EVENTBRIDGE_RULE),
             description=args.description,
-            event_pattern=pulumi.Output.from_input(args.event_pattern).apply(
-                lambda pattern: json.dumps(pattern, sort_keys=True)
+            event_pattern=(
+                pulumi.Output.from_input(args.event_pattern).apply(
+                    lambda pattern: json.dumps(pattern, sort_keys=True)
+                )
+                if args.event_pattern is not None
+                else None
             ),
+            schedule_expression=args.schedule_expression,
             state="ENABLED",
             opts=ctx.child_opts(self),
         )
@@ -142,6 +156,7 @@ class EventRoute(pulumi.ComponentResource):
             f"{name}-target",
             rule=self._rule.name,
             arn=args.target_arn,
+            input=args.target_input,
             retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
                 maximum_retry_attempts=RETRY_ATTEMPTS,
                 maximum_event_age_in_seconds=RETRY_MAX_AGE_SECONDS,

@@ -167,6 +167,9 @@ class TrainingPipelines(PlatformComponent):
     """Batch-transform pipeline name by model (only models that have one)."""
     mlflow_tracking_server_url: pulumi.Output[str] | None
     """URL of the MLflow tracking server (None without one)."""
+    inference_images: dict[str, pulumi.Output[str]]
+    """The inference image each model's pipeline registers its versions with, by model (what
+    an endpoint serving the model pulls)."""
 
     def __init__(
         self, name: str, args: TrainingPipelinesArgs, opts: pulumi.ResourceOptions | None = None
@@ -196,9 +199,13 @@ class TrainingPipelines(PlatformComponent):
         self._batch_arns: dict[str, pulumi.Output[str]] = {}
         self._code_prefixes: dict[str, str] = {}
         targets: list[pulumi.Output[str]] = []
+        self.inference_images = {}
         for spec in training.pipelines:
             pipeline = self._pipeline(spec)
             self.pipeline_arns[spec.model] = pipeline.arn
+            self.inference_images[spec.model] = self._inputs(
+                spec, self._code_prefixes[spec.model]
+            ).apply(lambda i: sagemaker_sdk.images(i)["inference"])
             targets.append(pipeline.arn)
             if spec.batch_transform.enabled:
                 targets.append(self._batch_pipeline(spec).arn)

@@ -16,6 +16,7 @@ from components.config import PlatformConfig, load_platform_config
 from components.data_lake import DataLake, DataLakeArgs
 from components.drift import DriftMonitor, DriftMonitorArgs
 from components.feature_store import FeatureStore, FeatureStoreArgs
+from components.inference import InferenceArgs, SageMakerEndpoints
 from components.kms import PlatformKey, PlatformKeyArgs
 from components.model_registry import ModelRegistry, ModelRegistryArgs
 from components.naming import Naming
@@ -107,6 +108,7 @@ def main() -> None:
         pulumi.export("modelApprovalRule", registry.approval_rule_name)
         pulumi.export("initialModelApprovalStatus", registry.initial_approval_status)
 
+        training: TrainingPipelines | None = None
         if cfg.training.enabled:
             training = TrainingPipelines(
                 "training",
@@ -127,6 +129,9 @@ def main() -> None:
                 pulumi.export("batchTransformPipelines", training.batch_pipeline_names)
             if training.mlflow_tracking_server_url is not None:
                 pulumi.export("mlflowTrackingServerUrl", training.mlflow_tracking_server_url)
+
+        if cfg.inference.enabled:
+            _inference(ctx, key=key, lake=lake, registry=registry, topic=topic, training=training)
 
     if cfg.drift.enabled and lake is not None:
         bus = PlatformEventBus(
@@ -150,3 +155,35 @@ def main() -> None:
         pulumi.export("driftDeadLetterQueue", drift.dead_letter_queue_arn)
         if drift.state_machine_arn is not None:
             pulumi.export("driftScaleOutStateMachine", drift.state_machine_arn)
+
+
+def _inference(
+    ctx: PlatformContext,
+    *,
+    key: PlatformKey,
+    lake: DataLake,
+    registry: ModelRegistry,
+    topic: PlatformTopic,
+    training: TrainingPipelines | None,
+) -> None:
+    """The SageMaker endpoints, their capture and verification, and their outputs."""
+    endpoints = SageMakerEndpoints(
+        "inference",
+        InferenceArgs(
+            context=ctx,
+            kms_key_arn=key.key_arn,
+            capture_bucket=lake.buckets["capture"].bucket_name,
+            artifact_bucket=lake.buckets["model-artifacts"].bucket_name,
+            model_package_groups=registry.group_names,
+            repository_urls=registry.repository_urls,
+            topic_arn=topic.topic_arn,
+            framework_images=training.inference_images if training else None,
+        ),
+    )
+    pulumi.export("endpoints", endpoints.endpoint_names)
+    pulumi.export("endpointConfigs", endpoints.endpoint_config_names)
+    pulumi.export("endpointModelVersions", endpoints.model_versions)
+    pulumi.export("endpointIntendedState", endpoints.intended_state_parameters)
+    pulumi.export("endpointVerifierFunction", endpoints.verifier_function_arn)
+    if endpoints.capture_proxy_urls:
+        pulumi.export("captureProxyUrls", endpoints.capture_proxy_urls)

@@ -37,6 +37,15 @@ _RESOURCE_SEGMENTS = {"aws:cloudwatch/eventRule:EventRule": "rule"}
 _ARN_TAILS = {
     "aws:lambda/function:Function": ("lambda", "function:{name}"),
     "aws:lambda/layerVersion:LayerVersion": ("lambda", "layer:{layerName}:1"),
+    "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream": (
+        "firehose",
+        "deliverystream/{name}",
+    ),
+    "aws:sagemaker/endpointConfiguration:EndpointConfiguration": (
+        "sagemaker",
+        "endpoint-config/{name}",
+    ),
+    "aws:ssm/parameter:Parameter": ("ssm", "parameter{name}"),
     "aws:sfn/stateMachine:StateMachine": ("states", "stateMachine:{name}"),
     "aws:cloudwatch/logGroup:LogGroup": ("logs", "log-group:{name}"),
     "aws:cloudwatch/eventBus:EventBus": ("events", "event-bus/{name}"),
@@ -216,6 +225,9 @@ class PlatformMocks(Mocks):
             if args.typ == "aws:lambda/function:Function":
                 extra["invokeArn"] = f"arn:{self.partition}:apigateway:{self.region}:lambda:path/"
                 extra["qualifiedArn"] = f"{arn}:$LATEST"
+            if args.typ == "aws:sagemaker/endpointConfiguration:EndpointConfiguration":
+                # SageMaker spells the names in its ARNs in lower case.
+                extra["arn"] = arn.lower()
             if args.typ == "aws:lambda/layerVersion:LayerVersion":
                 extra["layerArn"] = arn.rsplit(":", 1)[0]
                 extra["version"] = "1"
@@ -228,6 +240,12 @@ class PlatformMocks(Mocks):
                 "arn": f"arn:{self.partition}:{service}:{self.region}:{self.account_id}:"
                 f"{resource}/{physical}"
             }
+            if args.typ == "aws:lambda/functionUrl:FunctionUrl":
+                url_id = uuid.uuid5(uuid.NAMESPACE_URL, seed).hex
+                extra = {
+                    "functionUrl": f"https://{url_id}.lambda-url.{self.region}.on.aws/",
+                    "urlId": url_id,
+                }
             if module == "ecr" and kind == "repository":
                 extra["repositoryUrl"] = f"{self.account_id}.dkr.ecr.{self.region}.{dns}/{physical}"
                 extra["registryId"] = self.account_id

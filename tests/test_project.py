@@ -127,6 +127,7 @@ def test_requirements_are_exact_pins_with_hashes() -> None:
         "requirements-bootstrap.txt",
         "policy/requirements.txt",
         "lambdas/drift_check/requirements.txt",
+        "lambdas/powertools_layer/requirements.txt",
         "bench/requirements.txt",
     ):
         text = (ROOT / name).read_text()
@@ -153,3 +154,8 @@ def test_runtime_pins_are_the_dev_pins() -> None:
     assert {k: dev[k] for k in layer} == layer
     assert {"numpy", "orjson", "aws-lambda-powertools"} <= set(layer)
     assert not {"boto3", "botocore", "scipy", "pandas", "pyarrow"} & set(layer)
+    # The capture proxy's and verifier's layer: Powertools and pydantic, nothing heavy.
+    light = pins("lambdas/powertools_layer/requirements.txt")
+    assert {k: dev[k] for k in light} == light
+    assert {"aws-lambda-powertools", "pydantic"} <= set(light)
+    assert not {"boto3", "botocore", "numpy", "orjson", "msgspec"} & set(light)

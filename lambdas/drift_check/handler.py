@@ -222,26 +222,50 @@ def fetch_baseline(client: Any, bucket: str, key: str) -> Baseline:
 
 
 def list_variants(client: Any, bucket: str, endpoint: str) -> list[str]:
-    """Key prefixes of the endpoint's production variants (`datacapture/<endpoint>/<variant>/`)."""
+    """Names of the endpoint's variant folders (`datacapture/<endpoint>/<variant>/`), sorted."""
+    prefix = settings.capture_prefix(endpoint)
     paginator = client.get_paginator("list_objects_v2")
-    prefixes: list[str] = []
-    for page in paginator.paginate(
-        Bucket=bucket, Prefix=settings.capture_prefix(endpoint), Delimiter="/"
-    ):
-        prefixes.extend(p["Prefix"] for p in page.get("CommonPrefixes", []))
-    return sorted(prefixes)
+    names: list[str] = []
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+        names.extend(p["Prefix"][len(prefix) : -1] for p in page.get("CommonPrefixes", []))
+    return sorted(names)
+
+
+def window_variants(client: Any, bucket: str, request: CheckRequest) -> list[str]:
+    """The variants a check reads, sorted: the request's `variants`, else every variant folder.
+
+    Naming them keeps a shadow variant (SageMaker captures its copy of each request under its
+    own folder) out of the production window; a name without a folder is not an error, its
+    window is empty (a variant may not have served yet).
+    """
+    if request.variants is not None:
+        return sorted(request.variants)
+    return list_variants(client, bucket, request.endpoint)
+
+
+def variant_prefixes(endpoint: str, variants: Iterable[str]) -> list[str]:
+    """`datacapture/<endpoint>/<variant>/` of each variant."""
+    return [f"{settings.capture_prefix(endpoint)}{variant}/" for variant in variants]
 
 
 @tracer.capture_method
-def list_window_keys(client: Any, bucket: str, endpoint: str, window: Window) -> list[str]:
-    """Keys of the capture objects of every variant in the window's hour folders, sorted."""
+def list_window_keys(
+    client: Any, bucket: str, endpoint: str, window: Window, variants: Iterable[str]
+) -> list[str]:
+    """Keys of the capture objects of these variants in the window's hour folders, sorted."""
     paginator = client.get_paginator("list_objects_v2")
     keys: list[str] = []
-    for variant in list_variants(client, bucket, endpoint):
+    for prefix in variant_prefixes(endpoint, variants):
         for hour in window.hour_paths():
-            for page in paginator.paginate(Bucket=bucket, Prefix=variant + hour):
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix + hour):
                 keys.extend(item["Key"] for item in page.get("Contents", []))
     return sorted(keys)
+
+
+def key_variants(endpoint: str, keys: Iterable[str]) -> list[str]:
+    """The variants whose folders hold these capture keys, sorted."""
+    prefix = settings.capture_prefix(endpoint)
+    return sorted({key[len(prefix) :].split("/", 1)[0] for key in keys if key.startswith(prefix)})
 
 
 def capture_streams(client: Any, bucket: str, keys: Iterable[str]) -> Iterator[tuple[str, Any]]:
@@ -281,6 +305,8 @@ class CheckRun:
     env: Env
     mode: Mode
     objects: int
+    variants: tuple[str, ...]
+    """The variant folders the window was listed from."""
 
     @property
     def baseline_uri(self) -> str:
@@ -306,6 +332,7 @@ class CheckRun:
             "capture": {
                 "bucket": self.env.capture_bucket,
                 "prefix": settings.capture_prefix(self.request.endpoint),
+                "variants": list(self.variants),
                 "objects": self.objects,
             },
         }
@@ -436,6 +463,7 @@ def event_entries(
         "model": run.request.model,
         "endpoint": run.request.endpoint,
         "window": run.window.as_dict(),
+        "variants": list(run.variants),
         "mode": run.mode,
         "baseline": run.baseline_uri,
         "report": dict(uris),
@@ -574,9 +602,20 @@ def single_check(
     window = resolve_window(request, now)
     baseline = fetch_baseline(clients.s3, env.baseline_bucket, request.resolved_baseline_key())
     check_names(request, baseline)
-    keys = list_window_keys(clients.s3, env.capture_bucket, request.endpoint, window)
-    run = CheckRun(request=request, window=window, env=env, mode="single", objects=len(keys))
-    logger.info("checking window", extra={"check_id": run.check_id, "objects": len(keys)})
+    variants = window_variants(clients.s3, env.capture_bucket, request)
+    keys = list_window_keys(clients.s3, env.capture_bucket, request.endpoint, window, variants)
+    run = CheckRun(
+        request=request,
+        window=window,
+        env=env,
+        mode="single",
+        objects=len(keys),
+        variants=tuple(variants),
+    )
+    logger.info(
+        "checking window",
+        extra={"check_id": run.check_id, "objects": len(keys), "variants": variants},
+    )
     try:
         profile, stats = profile_capture(
             baseline,
@@ -619,19 +658,23 @@ def plan(request: CheckRequest, env: Env, clients: Clients, now: datetime) -> di
     check_names(
         request, fetch_baseline(clients.s3, env.baseline_bucket, request.resolved_baseline_key())
     )
-    keys = list_window_keys(clients.s3, env.capture_bucket, request.endpoint, window)
+    variants = window_variants(clients.s3, env.capture_bucket, request)
+    keys = list_window_keys(clients.s3, env.capture_bucket, request.endpoint, window, variants)
     # A fresh run id per plan: a rerun never meets partials of another listing of the window.
     run_id = f"{window.stamp}-{uuid.uuid4().hex[:12]}"
     manifest_key = run_prefix(request.model, run_id) + "manifest.json"
     put_json(clients.s3, env.reports_bucket, manifest_key, [{"key": key} for key in keys])
     # The resolved window end travels with the request, so every step checks the same hours.
     resolved = request.model_copy(update={"window_end": window.end})
-    logger.info("planned", extra={"run_id": run_id, "objects": len(keys)})
+    logger.info("planned", extra={"run_id": run_id, "objects": len(keys), "variants": variants})
     return {
         "manifest_bucket": env.reports_bucket,
         "manifest_key": manifest_key,
         "run_id": run_id,
         "request": resolved.model_dump(mode="json", exclude_none=True),
+        # What was listed, for the reducer's report: a variant folder appearing after the plan
+        # was not read, and must not be reported as read.
+        "variants": variants,
         "objects": len(keys),
     }
 
@@ -640,10 +683,16 @@ def profile_batch(batch: ProfileBatch, env: Env, clients: Clients) -> dict[str, 
     """Profile one batch of capture objects into the run's partial for that batch."""
     request = batch.batch_input.request
     keys = [item.key for item in batch.items]
-    prefix = settings.capture_prefix(request.endpoint)
-    outside = [key for key in keys if not key.startswith(prefix)]
+    prefixes = (
+        [settings.capture_prefix(request.endpoint)]
+        if request.variants is None
+        else variant_prefixes(request.endpoint, sorted(request.variants))
+    )
+    outside = [key for key in keys if not key.startswith(tuple(prefixes))]
     if outside:
-        raise BadRequestError(f"batch holds keys outside {prefix}: {', '.join(outside[:3])}")
+        raise BadRequestError(
+            f"batch holds keys outside {', '.join(prefixes)}: {', '.join(outside[:3])}"
+        )
     baseline = fetch_baseline(clients.s3, env.baseline_bucket, request.resolved_baseline_key())
     # The schema rule is applied by the reducer to the whole window, as a single check does;
     # a tolerance of 1 never refuses a batch (misfits are at most all of its lines).
@@ -715,7 +764,20 @@ def reduce(
         profile = merge(profile, window_from_dict(baseline, partial["window"]))
         stats.merge(CaptureStats(**partial["stats"]), max_examples=MAX_EXAMPLES)
 
-    run = CheckRun(request=request, window=window, env=env, mode="scaleout", objects=len(manifest))
+    if reduce_request.variants is not None:
+        variants = list(reduce_request.variants)
+    elif request.variants is not None:
+        variants = sorted(request.variants)
+    else:  # a plan made before the plan's output carried its variants
+        variants = key_variants(request.endpoint, manifest)
+    run = CheckRun(
+        request=request,
+        window=window,
+        env=env,
+        mode="scaleout",
+        objects=len(manifest),
+        variants=tuple(variants),
+    )
     problem = schema_problem(stats)
     if problem is not None:
         return publish(run, mismatch_report(run, baseline, problem, stats), stats, clients=clients)

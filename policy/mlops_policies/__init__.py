@@ -3,6 +3,7 @@
 from pulumi_policy import ResourceValidationPolicy, StackValidationPolicy
 
 from .ecr import ECR_POLICIES
+from .firehose import FIREHOSE_POLICIES
 from .iam import IAM_POLICIES
 from .inference import INFERENCE_POLICIES
 from .kms import KMS_POLICIES
@@ -28,6 +29,7 @@ POLICIES: tuple[ResourceValidationPolicy | StackValidationPolicy, ...] = (
     *INFERENCE_POLICIES,
     *ECR_POLICIES,
     *MESSAGING_POLICIES,
+    *FIREHOSE_POLICIES,
     *IAM_POLICIES,
     *LAMBDA_POLICIES,
     *LOG_POLICIES,

@@ -2,7 +2,8 @@
 reserved concurrency (CKV_AWS_115), somewhere for failed asynchronous invocations to go
 (CKV_AWS_116), an environment encrypted with the platform key (CKV_AWS_173) that holds no
 secrets (CKV_AWS_45), invoke permissions that are not public and tie a service principal to
-its source (SH Lambda.1, CKV_AWS_301, CKV_AWS_364), and a log group the stack manages.
+its source (SH Lambda.1, CKV_AWS_301, CKV_AWS_364), function URLs that require IAM
+authentication (SH Lambda.1, CKV_AWS_258), and a log group the stack manages.
 
 Lambda retries a failed asynchronous invocation twice and keeps an event for up to six hours;
 without a dead-letter queue or an on-failure destination the event is then dropped silently.
@@ -41,6 +42,7 @@ from ._util import (
 FUNCTION = "aws:lambda/function:Function"
 INVOKE_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"
 PERMISSION = "aws:lambda/permission:Permission"
+FUNCTION_URL = "aws:lambda/functionUrl:FunctionUrl"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 
 SUPPORTED_RUNTIMES = (
@@ -248,6 +250,21 @@ def _permission(args: ResourceValidationArgs, report: ReportViolation) -> None:
         )
 
 
+def _function_url(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    # The URL's own setting; a Permission granting lambda:InvokeFunctionUrl with
+    # functionUrlAuthType "NONE" is caught by `_permission`.
+    if args.resource_type != FUNCTION_URL:
+        return
+    auth = args.props.get("authorizationType")
+    if auth != "AWS_IAM":
+        report(
+            f'Lambda function URL authorizationType is {auth!r}; set "AWS_IAM" so that only '
+            'signed requests of principals the function policy allows can call it ("NONE" '
+            "lets anyone with the URL invoke the function) (SH Lambda.1, CKV_AWS_258).",
+            None,
+        )
+
+
 # ---- stack policies: what a function is linked to --------------------------------------------
 
 
@@ -417,6 +434,12 @@ LAMBDA_POLICIES = (
         'Lambda invoke permissions name a principal other than "*" and tie service principals '
         "to a source ARN or account (SH Lambda.1, CKV_AWS_301, CKV_AWS_364).",
         _permission,
+    ),
+    _policy(
+        "lambda-function-url-auth",
+        "Lambda function URLs require AWS_IAM authentication, never NONE (SH Lambda.1, "
+        "CKV_AWS_258).",
+        _function_url,
     ),
     _stack_policy(
         "lambda-log-group-managed",

@@ -91,6 +91,36 @@ def test_emitted_events_validate_against_their_schemas(aws: Aws, context: FakeCo
         validator(settings.EVENT_COMPLETED).validate(broken)
     with pytest.raises(ValidationError, match="'DriftCheckCompleted' was expected"):
         validator(settings.EVENT_COMPLETED).validate({**completed, "detail-type": "DriftDetected"})
+    detail = {k: v for k, v in completed["detail"].items() if k != "variants"}
+    with pytest.raises(ValidationError, match="'variants' is a required property"):
+        validator(settings.EVENT_COMPLETED).validate({**completed, "detail": detail})
+
+
+def test_events_of_a_check_naming_variants_validate(aws: Aws, context: FakeContext) -> None:
+    # GIVEN a drifted window on two variants, WHEN a check names one of them
+    aws.put_baseline(churn_baseline())
+    write_window(aws, drifted=True)
+    handler.check_handler(load_event("check_request_variants.json"), context)
+
+    # THEN its DriftCheckCompleted and DriftDetected carry the variant, and validate
+    received = aws.received()
+    assert [e["detail-type"] for e in received] == [
+        settings.EVENT_COMPLETED,
+        settings.EVENT_DETECTED,
+    ]
+    for event in received:
+        validator(event["detail-type"]).validate(event)
+        assert event["detail"]["variants"] == ["AllTraffic"]
+
+
+def test_plan_output_validates_as_the_reducer_input(aws: Aws, context: FakeContext) -> None:
+    # The state machine passes the planner's output to the reducer as it is.
+    aws.put_baseline(churn_baseline())
+    write_window(aws)
+    for fixture in ("check_request.json", "check_request_variants.json"):
+        plan = handler.plan_handler(load_event(fixture), context)
+        validator("ReduceRequest").validate(plan)
+        validator("CheckRequest").validate(plan["request"])
 
 
 @pytest.mark.parametrize(
@@ -98,6 +128,7 @@ def test_emitted_events_validate_against_their_schemas(aws: Aws, context: FakeCo
     [
         ("check_request.json", "CheckRequest"),
         ("check_request_tuned.json", "CheckRequest"),
+        ("check_request_variants.json", "CheckRequest"),
         ("map_batch.json", "ProfileBatch"),
         ("reduce_input.json", "ReduceRequest"),
     ],
@@ -107,7 +138,15 @@ def test_input_fixtures_validate(fixture: str, stem: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "fixture", ["bad_missing_model.json", "bad_unknown_field.json", "bad_window_hours_zero.json"]
+    "fixture",
+    [
+        "bad_missing_model.json",
+        "bad_unknown_field.json",
+        "bad_window_hours_zero.json",
+        "bad_variants_empty.json",
+        "bad_variants_duplicate.json",
+        "bad_variant_name.json",
+    ],
 )
 def test_bad_input_fixtures_do_not_validate(fixture: str) -> None:
     with pytest.raises(ValidationError):

@@ -93,6 +93,7 @@ def test_window_without_drift_reports_completes_and_measures(
     assert quoted[1]["text"] == "not a capture line: the writer was interrupted"
     assert report["context"]["window"] == WINDOW
     assert report["context"]["capture"]["objects"] == len(written.keys) == 10
+    assert report["context"]["capture"]["variants"] == ["AllTraffic", "Shadow"]
     assert report["context"]["baseline"] == BASELINE_URI
     assert sorted(f["name"] for f in report["features"]) == FEATURES
     html = aws.get(REPORTS_BUCKET, REPORT_PREFIX + "report.html").decode()
@@ -108,6 +109,7 @@ def test_window_without_drift_reports_completes_and_measures(
         "model": MODEL,
         "endpoint": ENDPOINT,
         "window": WINDOW,
+        "variants": ["AllTraffic", "Shadow"],
         "mode": "single",
         "baseline": BASELINE_URI,
         "report": {

@@ -34,6 +34,7 @@ LOG_GROUP_NAME = f"/aws/lambda/{FUNCTION_NAME}"
 FUNCTION = "aws:lambda/function:Function"
 INVOKE_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"
 PERMISSION = "aws:lambda/permission:Permission"
+FUNCTION_URL = "aws:lambda/functionUrl:FunctionUrl"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
@@ -147,6 +148,16 @@ def compliant() -> dict[str, Registration]:
                 "principal": "events.amazonaws.com",
                 "sourceArn": RULE_ARN,
             },
+        ),
+        "function-url": record(
+            FUNCTION_URL,
+            "check-url",
+            {
+                "functionName": FUNCTION_NAME,
+                "authorizationType": "AWS_IAM",
+                "invokeMode": "BUFFERED",
+            },
+            property_dependencies={"functionName": [function.urn]},
         ),
         "role": record(
             ROLE,
@@ -460,6 +471,24 @@ BAD_CASES: list[tuple[str, Change, str, str, str]] = [
         "lambda-permission-not-public",
         "permission",
         'sets functionUrlAuthType "NONE": anyone could call the function URL; use AWS_IAM.',
+    ),
+    (
+        "function-url-public",
+        _set("function-url", "authorizationType", "NONE"),
+        "lambda-function-url-auth",
+        "function-url",
+        "Lambda function URL authorizationType is 'NONE'; set \"AWS_IAM\" so that only signed "
+        'requests of principals the function policy allows can call it ("NONE" lets anyone with '
+        "the URL invoke the function) (SH Lambda.1, CKV_AWS_258).",
+    ),
+    (
+        "function-url-auth-unset",
+        _set("function-url", "authorizationType", None),
+        "lambda-function-url-auth",
+        "function-url",
+        'Lambda function URL authorizationType is None; set "AWS_IAM" so that only signed '
+        'requests of principals the function policy allows can call it ("NONE" lets anyone with '
+        "the URL invoke the function) (SH Lambda.1, CKV_AWS_258).",
     ),
     (
         "function-log-group-not-managed",
@@ -1037,3 +1066,23 @@ def test_unknown_names_link_through_dependencies_in_the_analyzer(
     response = analyzer.AnalyzeStack(_request([_pinned_provider(), *resources.values()]))
     found = [(d.policyName, d.urn) for d in response.diagnostics]
     assert found == [("lambda-async-failure-destination", resources["invoke-config"].urn)]
+
+
+def test_function_url_auth_through_the_analyzer(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
+    """The URL's function name is unknown in a preview; its authorizationType is a literal and
+    is judged: AWS_IAM passes, NONE is reported with the message the offline plan gives."""
+    aws = _pinned_provider()
+    url = compliant()["function-url"]
+    url.inputs["functionName"] = UNKNOWN_STRING
+    assert list(analyzer.Analyze(_analyze_request(url, aws)).diagnostics) == []
+
+    url.inputs["authorizationType"] = "NONE"
+    from policy.mlops_policies.lambda_ import LAMBDA_POLICIES
+
+    response = analyzer.Analyze(_analyze_request(url, aws))
+    _, _, policy, _, message = next(c for c in BAD_CASES if c[0] == "function-url-public")
+    description = next(p.description for p in LAMBDA_POLICIES if p.name == policy)
+    # The analyzer prefixes the policy's description to the reported message.
+    assert [(d.policyName, d.message) for d in response.diagnostics] == [
+        (policy, f"{description}\n{message}")
+    ]

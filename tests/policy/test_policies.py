@@ -250,7 +250,7 @@ def test_every_policy_has_a_violating_case_here() -> None:
     # test_service_policies.py, and Lambda, logs, IAM, Scheduler and Step Functions' in
     # test_lambda_iam_policies.py, the training (SageMaker pipeline) ones in
     # test_training_policies.py, the inference (endpoint and model) ones in
-    # test_inference_policies.py.
+    # test_inference_policies.py, the Firehose ones in test_firehose.py.
     covered = {
         "kms-key-rotation", "kms-key-policy", "kms-key-deletion-protection", "required-tags",
         "provider-default-tags", "aws-explicit-provider",
@@ -268,12 +268,13 @@ def test_every_policy_has_a_violating_case_here() -> None:
         "sns-topic-kms-encryption", "sns-topic-policy-not-public", "sqs-queue-kms-encryption",
         "sqs-queue-message-retention", "sqs-queue-policy-not-public",
         "eventbridge-target-retry-and-dlq",
+        "firehose-encryption", "firehose-delivery-errors",
         "iam-least-privilege", "iam-no-privilege-escalation", "iam-no-admin-managed-policies",
         "iam-role-trust-policy",
         "lambda-supported-runtime", "lambda-xray-tracing", "lambda-reserved-concurrency",
         "lambda-async-failure-destination", "lambda-environment-kms-encryption",
         "lambda-environment-no-secrets", "lambda-permission-not-public",
-        "lambda-log-group-managed",
+        "lambda-function-url-auth", "lambda-log-group-managed",
         "cloudwatch-log-group-retention", "cloudwatch-log-group-kms",
         "scheduler-schedule-retry-and-dlq", "scheduler-schedule-kms",
         "sfn-state-machine-logging", "sfn-state-machine-tracing", "sfn-state-machine-kms",

@@ -22,12 +22,15 @@ in the handler, before any I/O.
 from __future__ import annotations
 
 import json
+import re
 import sys
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -44,6 +47,32 @@ ModelName = Annotated[
     str, StringConstraints(pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$", max_length=40)
 ]
 EndpointName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
+# SageMaker's production-variant name rule (1-63 characters). Checked by a validator rather
+# than a pattern constraint so a refusal says in words what is accepted; the pattern is still
+# in the JSON Schema for the schedule's authors.
+VARIANT_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+_VARIANT = re.compile(VARIANT_PATTERN)
+
+
+def _variant_name(value: str) -> str:
+    if not _VARIANT.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a SageMaker variant name; accepted: 1-63 letters, digits and "
+            "hyphens, starting and ending with a letter or digit, spelled exactly as the "
+            "endpoint's variant (e.g. 'AllTraffic')"
+        )
+    return value
+
+
+VariantName = Annotated[
+    str,
+    AfterValidator(_variant_name),
+    Field(json_schema_extra={"pattern": VARIANT_PATTERN, "minLength": 1, "maxLength": 63}),
+]
+# The schema states the rules `CheckRequest._distinct` enforces with its own messages.
+VariantList = Annotated[
+    list[VariantName], Field(json_schema_extra={"minItems": 1, "uniqueItems": True})
+]
 ObjectKey = Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=r"^[^/]")]
 RunId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,127}$")]
 S3Uri = Annotated[str, StringConstraints(pattern=r"^s3://[^/]+/.+")]
@@ -88,11 +117,35 @@ class CheckRequest(_Strict):
     min_rows: int = Field(
         default=100, ge=1, strict=True, description="Fewer rows give `insufficient_data`."
     )
+    variants: VariantList | None = Field(
+        default=None,
+        description="Production variants whose capture folders "
+        "(`datacapture/<endpoint>/<variant>/`) are read, by exact name, so a shadow "
+        "variant's copied requests stay out of the window. Default: every variant folder.",
+    )
 
     @field_validator("window_end")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
         return None if value is None else value.astimezone(UTC)
+
+    @field_validator("variants")
+    @classmethod
+    def _distinct(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError(
+                "an empty list would read no capture at all; accepted: one or more variant "
+                "names (e.g. ['AllTraffic']), or no `variants` key (or null) for every variant"
+            )
+        repeated = [name for name, n in Counter(value).items() if n > 1]
+        if repeated:
+            raise ValueError(
+                f"{', '.join(map(repr, repeated))} listed more than once; accepted: each "
+                "variant name once"
+            )
+        return value
 
     def resolved_baseline_key(self) -> str:
         return self.baseline_key or settings.BASELINE_KEY.format(model=self.model)
@@ -129,6 +182,12 @@ class ReduceRequest(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
     run_id: RunId = Field(description="Scale-out run, from the planner.")
     request: CheckRequest = Field(description="The check request the planner received.")
+    variants: list[str] | None = Field(
+        default=None,
+        description="Variant folders the planner listed (the request's `variants`, or every "
+        "variant folder it found). Absent from a plan made before this key: the reducer then "
+        "takes the request's `variants`, or the variants of the manifest's keys.",
+    )
 
 
 # ---- events put on the bus ----------------------------------------------------------------------
@@ -158,6 +217,10 @@ class _Detail(_Strict):
     model: str
     endpoint: str
     window: Window
+    variants: list[str] = Field(
+        description="Variant folders of the endpoint's capture the window was read from: the "
+        "request's `variants`, or every variant folder found when it names none. Sorted."
+    )
     mode: Literal["single", "scaleout"] = Field(description="One Lambda or the Distributed Map.")
     baseline: S3Uri
     report: ReportUris
