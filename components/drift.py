@@ -30,9 +30,9 @@ import pulumi
 import pulumi_aws as aws
 from mlops_drift import settings
 
-from components import iam
-from components.config import DriftMonitorSpec, DriftThresholds
-from components.naming import NameKind
+from components import iam, inference
+from components.config import DriftMonitorSpec, DriftThresholds, PlatformConfig
+from components.naming import NameKind, Naming
 from components.platform import PlatformComponent, PlatformContext
 
 HANDLER_DIR = Path(__file__).resolve().parent.parent / "lambdas" / "drift_check"
@@ -104,8 +104,15 @@ def code_archive() -> pulumi.AssetArchive:
     )
 
 
-def monitor_input(monitor: DriftMonitorSpec, defaults: DriftThresholds, min_rows: int) -> str:
-    """The JSON each schedule sends: the handlers' input event."""
+def monitor_input(
+    monitor: DriftMonitorSpec,
+    defaults: DriftThresholds,
+    min_rows: int,
+    variants: list[str] | None = None,
+) -> str:
+    """The JSON each schedule sends: the handlers' input event. `variants` limits the check to
+    those variants' capture (an endpoint of this stack: its production variant, never its
+    shadow); None reads every variant of an endpoint the platform does not declare."""
     thresholds = {**defaults.engine(), **monitor.thresholds.engine()}
     event: dict[str, Any] = {
         "model": monitor.model,
@@ -127,7 +134,20 @@ def monitor_input(monitor: DriftMonitorSpec, defaults: DriftThresholds, min_rows
         event["feature_thresholds"] = features
     if monitor.baseline_key is not None:
         event["baseline_key"] = monitor.baseline_key
+    if variants is not None:
+        event["variants"] = variants
     return json.dumps(event, sort_keys=True)
+
+
+def production_variants(cfg: PlatformConfig, naming: Naming) -> dict[str, list[str]]:
+    """The production variant of each endpoint the stack declares, by physical name: what its
+    drift checks read (a shadow variant's copied requests would count twice)."""
+    if not cfg.inference.enabled:
+        return {}
+    return {
+        naming.physical(e.name, NameKind.SAGEMAKER): [inference.PRODUCTION_VARIANT]
+        for e in cfg.inference.endpoints
+    }
 
 
 class DriftMonitor(PlatformComponent):
@@ -432,7 +452,12 @@ class DriftMonitor(PlatformComponent):
             target=aws.scheduler.ScheduleTargetArgs(
                 arn=target,
                 role_arn=self._scheduler_role.arn,
-                input=monitor_input(monitor, drift.thresholds, drift.min_rows),
+                input=monitor_input(
+                    monitor,
+                    drift.thresholds,
+                    drift.min_rows,
+                    production_variants(ctx.config, ctx.naming).get(monitor.endpoint),
+                ),
                 retry_policy=aws.scheduler.ScheduleTargetRetryPolicyArgs(
                     maximum_retry_attempts=SCHEDULE_RETRIES,
                     maximum_event_age_in_seconds=SCHEDULE_MAX_AGE_SECONDS,

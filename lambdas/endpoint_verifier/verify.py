@@ -136,7 +136,7 @@ class Intended(_Document):
     def _supported_version(cls, value: int) -> int:
         if value != settings.SCHEMA_VERSION:
             raise ValueError(
-                f"schemaVersion {value} is not supported; accepted: {settings.SCHEMA_VERSION}"
+                f"version {value} is not supported; accepted: {settings.SCHEMA_VERSION}"
             )
         return value
 
@@ -216,7 +216,8 @@ def _problem(error: Mapping[str, Any]) -> str:
     if kind == "string_pattern_mismatch" and loc and str(loc[-1]) in _ACCEPTS:
         return f"{where}: {got!r} is not {_ACCEPTS[str(loc[-1])]}"
     if kind == "value_error":
-        return f"{where}: {error.get('ctx', {}).get('error', error['msg'])}"
+        message = error.get("ctx", {}).get("error", error["msg"])
+        return f"{where}: {message}" if loc else str(message)
     return f"{where}: {error['msg']} (got {got!r})"
 
 

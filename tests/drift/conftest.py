@@ -222,7 +222,7 @@ class Aws:
 
     def received(self) -> list[dict[str, Any]]:
         """Every event the bus delivered to the queue so far (drains it)."""
-        out = []
+        out: list[dict[str, Any]] = []
         while True:
             answer = self.sqs.receive_message(
                 QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
