@@ -570,13 +570,14 @@ def check_instances(intended: Intended, endpoint: Mapping[str, Any]) -> list[Fin
         count = live[variant.variant_name][0].get("CurrentInstanceCount")
         if isinstance(count, int) and count >= 1:
             continue
-        findings.append(
-            Finding(
-                "instances",
-                f"{variant.role.capitalize()} variant {variant.variant_name} has "
-                f"{_none(count)} instances in service, expected at least 1.",
-            )
+        role, name = variant.role.capitalize(), variant.variant_name
+        message = (
+            f"{role} variant {name} reports no CurrentInstanceCount; expected at least 1 "
+            "instance in service."
+            if count is None
+            else f"{role} variant {name} has {count} instances in service, expected at least 1."
         )
+        findings.append(Finding("instances", message))
     return findings
 
 

@@ -869,10 +869,12 @@ def plan_dev_expecting_error(
     overrides: dict[str, Any], remove: tuple[str, ...] = ()
 ) -> tuple[ConfigError, list[Registration]]:
     registered: list[Registration] = []
-    # Drift checks and training depend on the lake and the registry; the cases here change
-    # those sections, so they start from dev without either (test_config_drift.py and
-    # test_config_training.py cover them).
-    base = {f"{NS}drift": {"enabled": False}, f"{NS}training": {"enabled": False}}
+    # Drift checks, training and inference depend on the lake and the registry; the cases here
+    # change those sections, so they start from dev without any of the three
+    # (test_config_drift.py, test_config_training.py and test_config_inference.py cover them).
+    # A case about inference replaces the whole section in its own overrides.
+    off = {"enabled": False}
+    base = {f"{NS}drift": off, f"{NS}training": off, f"{NS}inference": off}
     with pytest.raises(ConfigError) as caught:
         plan_with("dev", {**base, **overrides}, remove, registered)
     return caught.value, registered
@@ -1133,15 +1135,21 @@ def test_model_name_too_long_for_a_long_stack_name() -> None:
     package group, leaving 25 for the model name.
     """
     stack = "sandbox-experiments-eu"
-    off = {"enabled": False}  # drift and training refer to the shipped model
+    off = {"enabled": False}  # drift, training and inference refer to the shipped model
     values = dev_values(
-        modelRegistry={"enabled": True, "models": [{"name": "x" * 25}]}, drift=off, training=off
+        modelRegistry={"enabled": True, "models": [{"name": "x" * 25}]},
+        drift=off,
+        training=off,
+        inference=off,
     )
     assert load_platform_config(values, stack).model_registry.models[0].name == "x" * 25
 
     name = "customer-lifetime-value-v2"  # 26 characters
     values = dev_values(
-        modelRegistry={"enabled": True, "models": [{"name": name}]}, drift=off, training=off
+        modelRegistry={"enabled": True, "models": [{"name": name}]},
+        drift=off,
+        training=off,
+        inference=off,
     )
     with pytest.raises(ConfigError) as caught:
         load_platform_config(values, stack)

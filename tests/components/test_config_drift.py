@@ -99,8 +99,9 @@ def test_drift_needs_the_lake_and_the_registry() -> None:
         modelRegistry={"enabled": False},
         featureStore={"enabled": False},
         dataLake={"enabled": False},
-        # Training needs them too, and says so in a problem of its own.
+        # Training and inference need them too, and say so in problems of their own.
         training={"enabled": False},
+        inference={"enabled": False},
     )
     assert found == [
         line(

@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from components.config import ConfigError, Realtime, ServerlessSpec, load_platform_config
+from components.config import (
+    ConfigError,
+    Inference,
+    Realtime,
+    Rollout,
+    ServerlessSpec,
+    load_platform_config,
+)
 from planner.run import PROJECT_DIR
 from planner.stackfile import load_stack_config
 
@@ -96,10 +103,69 @@ def test_a_realtime_prod_endpoint_is_accepted_and_inherits_the_stack_defaults() 
     assert (first.shadow.model_version, first.shadow.sampling_percent) == (13, 20)
 
 
-@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
-def test_shipped_stacks_keep_inference_disabled(stack: str) -> None:
-    cfg = load_platform_config(load_stack_config(PROJECT_DIR, stack).values, stack)
-    assert (cfg.inference.enabled, cfg.inference.endpoints) == (False, [])
+def shipped(stack: str) -> Inference:
+    """The inference section of a shipped stack, through the typed config model."""
+    return load_platform_config(load_stack_config(PROJECT_DIR, stack).values, stack).inference
+
+
+def test_shipped_dev_serves_churn_serverless() -> None:
+    section = shipped("dev")
+    assert section.enabled is True
+    (endpoint,) = section.endpoints
+    assert (endpoint.name, endpoint.model, endpoint.model_version, endpoint.kind) == (
+        "churn",
+        "churn",
+        1,
+        "serverless",
+    )
+    assert section.serverless(endpoint) == ServerlessSpec(
+        memory_mb=2048, max_concurrency=5, provisioned_concurrency=None
+    )
+    assert (endpoint.realtime, endpoint.shadow) == (None, None)
+
+
+def test_shipped_staging_serves_churn_realtime_with_a_shadow() -> None:
+    section = shipped("staging")
+    assert section.enabled is True
+    (endpoint,) = section.endpoints
+    assert (endpoint.name, endpoint.model, endpoint.model_version, endpoint.kind) == (
+        "churn",
+        "churn",
+        3,
+        "realtime",
+    )
+    assert endpoint.serverless is None
+    assert section.realtime(endpoint) == Realtime("ml.m5.large", 1, 2, 200)
+    assert endpoint.shadow is not None
+    assert (endpoint.shadow.model_version, endpoint.shadow.sampling_percent) == (4, 50)
+    assert endpoint.rollout == Rollout(
+        type="canary", canary_percent=10, wait_interval_seconds=300, termination_wait_seconds=300
+    )
+    assert endpoint.capture.sampling_percent == 100
+
+
+def test_shipped_prod_serves_churn_realtime_on_at_least_two_instances() -> None:
+    section = shipped("prod")
+    assert section.enabled is True
+    (endpoint,) = section.endpoints
+    assert (endpoint.name, endpoint.model, endpoint.model_version, endpoint.kind) == (
+        "churn",
+        "churn",
+        3,
+        "realtime",
+    )
+    assert endpoint.serverless is None
+    # Instance type, floor and ceiling are the section's; only the target is the endpoint's.
+    assert section.realtime(endpoint) == Realtime("ml.m5.xlarge", 2, 6, 300)
+    assert endpoint.shadow is None
+    assert endpoint.rollout == Rollout(
+        type="linear",
+        linear_step_percent=25,
+        wait_interval_seconds=600,
+        termination_wait_seconds=900,
+    )
+    assert endpoint.capture.sampling_percent == 25
+    assert (endpoint.alarms.max_5xx_percent, endpoint.alarms.max_model_latency_ms) == (0.5, 300)
 
 
 def test_serverless_memory_outside_the_allowed_values() -> None:

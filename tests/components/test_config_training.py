@@ -169,7 +169,11 @@ def test_sagemaker_data_is_read_only_when_training_is_enabled() -> None:
 
 def test_training_needs_the_registry() -> None:
     found = problems(
-        training=training(pipeline()), modelRegistry={"enabled": False}, drift={"enabled": False}
+        training=training(pipeline()),
+        modelRegistry={"enabled": False},
+        # Drift checks and inference need the registry too, and say so in problems of their own.
+        drift={"enabled": False},
+        inference={"enabled": False},
     )
     assert found == [
         line(
@@ -188,7 +192,9 @@ def test_training_needs_the_lake_and_the_registry() -> None:
         modelRegistry={"enabled": False},
         dataLake={"enabled": False},
         featureStore={"enabled": False},
+        # Drift checks and inference need them too, and say so in problems of their own.
         drift={"enabled": False},
+        inference={"enabled": False},
     )
     assert found == [
         line(
@@ -206,7 +212,9 @@ def test_retraining_without_registry_names_both_sections() -> None:
         retraining={"enabled": True},
         training=training(),
         modelRegistry={"enabled": False},
+        # Drift checks and inference need the registry too, and say so in problems of their own.
         drift={"enabled": False},
+        inference={"enabled": False},
     )
     assert found == [
         line(

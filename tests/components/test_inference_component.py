@@ -713,3 +713,70 @@ def test_drift_checks_of_platform_endpoints_skip_the_shadow(plans: dict[str, Pla
         if r.name.startswith("drift-")
     )
     assert json.loads(schedule.inputs["target"]["input"])["variants"] == ["AllTraffic"]
+
+
+# ---- network -----------------------------------------------------------------------------------
+
+NETWORK = {
+    "vpcId": "vpc-0123456789abcdef0",
+    "subnetIds": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"],
+}
+
+
+def test_models_join_the_stacks_vpc_with_a_closed_security_group(
+    plan_stack: Callable[..., Plan],
+) -> None:
+    # Without security groups of its own; training (whose SDK then refuses the VPC) is off.
+    plan = plan_stack("staging", {f"{NS}network": NETWORK, f"{NS}training": {"enabled": False}})
+    group = named(plan, "inference-churn-model-sg")
+    assert group.inputs["vpcId"] == NETWORK["vpcId"]
+    assert group.inputs["ingress"] == []
+    assert [(e["protocol"], e["fromPort"], e["toPort"]) for e in group.inputs["egress"]] == [
+        ("tcp", 443, 443)
+    ]
+    for role in ("production", "shadow"):
+        model = named(plan, f"inference-churn-{role}-model")
+        assert model.inputs["vpcConfig"] == {
+            "subnets": NETWORK["subnetIds"],
+            "securityGroupIds": [group.id],
+        }
+    granted = statements(named(plan, "inference-churn-model-access"))
+    assert "ec2:CreateNetworkInterface" in granted["ManageModelNetworkInterfaces"]["Action"]
+
+
+def test_given_security_groups_are_used_as_they_are(plan_stack: Callable[..., Plan]) -> None:
+    plan = plan_stack(
+        "staging", {f"{NS}network": {**NETWORK, "securityGroupIds": ["sg-0123456789abcdef0"]}}
+    )
+    assert not [r for r in plan.by_type("aws:ec2/securityGroup:SecurityGroup")]
+    model = named(plan, "inference-churn-production-model")
+    assert model.inputs["vpcConfig"]["securityGroupIds"] == ["sg-0123456789abcdef0"]
+
+
+def test_without_a_network_the_role_manages_no_interfaces(plans: dict[str, Plan]) -> None:
+    plan = plans["staging"]
+    assert "ManageModelNetworkInterfaces" not in statements(
+        named(plan, "inference-churn-model-access")
+    )
+    assert "vpcConfig" not in named(plan, "inference-churn-production-model").inputs
+
+
+def test_model_role_reads_only_its_models_artifacts_and_writes_only_its_capture(
+    plans: dict[str, Plan],
+) -> None:
+    plan = plans["staging"]
+    artifacts, capture = bucket(plan, "model-artifacts"), bucket(plan, "capture")
+    granted = statements(named(plan, "inference-churn-model-access"))
+    assert granted["ReadModelArtifacts"]["Resource"] == [
+        f"arn:aws:s3:::{artifacts}/models/churn/*",
+        f"arn:aws:s3:::{artifacts}/pipelines/churn/*",
+    ]
+    assert granted["WriteCapture"]["Resource"] == [
+        f"arn:aws:s3:::{capture}/datacapture/mlops-platform-staging-churn/*"
+    ]
+    # The model's own repository and the framework image its pipeline registers.
+    pulled = granted["PullImages"]["Resource"]
+    assert f"arn:aws:ecr:{REGION}:123456789012:repository/mlops-platform-staging-churn" in pulled
+    assert any("sagemaker-scikit-learn" in arn for arn in pulled), pulled
+    trust = statements(named(plan, "inference-churn-model-role"), "assumeRolePolicy")
+    assert trust["ServiceAssumesRole"]["Principal"] == {"Service": "sagemaker.amazonaws.com"}

@@ -9,6 +9,7 @@ the ERROR log say what a person on call needs.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,11 +55,8 @@ def checks(result: dict[str, Any]) -> list[str]:
     return [f["check"] for f in result["findings"]]
 
 
-def error_logs(caplog: pytest.LogCaptureFixture) -> list[logging_record]:
+def error_logs(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.levelname == "ERROR"]
-
-
-logging_record = Any
 
 
 # ---- all matches --------------------------------------------------------------------------------
