@@ -552,8 +552,9 @@ class EndpointAlarms(_Section):
     max_model_errors: Annotated[int, Ge(1), Le(1_000_000)] = Field(
         default=5, description="Alarm when the model returns more errors than this per period."
     )
-    period_seconds: Literal[10, 30, 60, 120, 300] = Field(
-        default=60, description="Length of each evaluated period."
+    period_seconds: Literal[60, 120, 300, 600, 900] = Field(
+        default=60,
+        description="Length of each evaluated period (SageMaker's metrics are per minute).",
     )
     evaluation_periods: Annotated[int, Ge(1), Le(10)] = Field(
         default=2, description="Consecutive breaching periods before an alarm fires."
