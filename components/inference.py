@@ -1042,11 +1042,15 @@ def intended_variants(
 
 
 def endpoint_state_pattern(endpoint_names: list[str]) -> dict[str, Any]:
-    """SageMaker's endpoint state changes of these endpoints."""
+    """SageMaker's endpoint state changes of these endpoints, except their deletion (a
+    `pulumi destroy` deletes the endpoint before its intended state: not a mismatch)."""
     return {
         "source": ["aws.sagemaker"],
         "detail-type": [ENDPOINT_STATE_CHANGE],
-        "detail": {"EndpointName": endpoint_names},
+        "detail": {
+            "EndpointName": endpoint_names,
+            "EndpointStatus": [{"anything-but": ["DELETING"]}],
+        },
     }
 
 

@@ -173,6 +173,21 @@ class PlatformMocks(Mocks):
         }
 
     # ---- resources ----------------------------------------------------------------------
+    def _tail_extras(self, typ: str, arn: str) -> dict[str, Any]:
+        """Outputs of a resource whose ARN `_ARN_TAILS` spells, besides the ARN."""
+        if typ == "aws:lambda/function:Function":
+            return {
+                "arn": arn,
+                "invokeArn": f"arn:{self.partition}:apigateway:{self.region}:lambda:path/",
+                "qualifiedArn": f"{arn}:$LATEST",
+            }
+        if typ == "aws:sagemaker/endpointConfiguration:EndpointConfiguration":
+            # SageMaker spells the names in its ARNs in lower case.
+            return {"arn": arn.lower()}
+        if typ == "aws:lambda/layerVersion:LayerVersion":
+            return {"arn": arn, "layerArn": arn.rsplit(":", 1)[0], "version": "1"}
+        return {"arn": arn}
+
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         inputs = dict(args.inputs)
         if args.typ.startswith("pulumi:providers:"):
@@ -221,16 +236,7 @@ class PlatformMocks(Mocks):
             arn = f"arn:{self.partition}:{service}:{self.region}:{self.account_id}:" + tail.format(
                 **{k: v for k, v in inputs.items() if isinstance(v, str)}
             )
-            extra = {"arn": arn}
-            if args.typ == "aws:lambda/function:Function":
-                extra["invokeArn"] = f"arn:{self.partition}:apigateway:{self.region}:lambda:path/"
-                extra["qualifiedArn"] = f"{arn}:$LATEST"
-            if args.typ == "aws:sagemaker/endpointConfiguration:EndpointConfiguration":
-                # SageMaker spells the names in its ARNs in lower case.
-                extra["arn"] = arn.lower()
-            if args.typ == "aws:lambda/layerVersion:LayerVersion":
-                extra["layerArn"] = arn.rsplit(":", 1)[0]
-                extra["version"] = "1"
+            extra = self._tail_extras(args.typ, arn)
         elif token[0] == "aws":
             service = _SERVICES.get(module, module)
             resource = _RESOURCE_SEGMENTS.get(

@@ -685,6 +685,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"time between polls while waiting (default {DEFAULT_POLL_SECONDS})",
     )
+    parser.add_argument(
+        "--allow-none",
+        action="store_true",
+        help="exit 0 when the prefix holds no intended-state parameters (a stack without "
+        "endpoints); without it that is a usage error",
+    )
     parser.add_argument("--verbose", action="store_true", help="log progress on stderr")
     return parser
 
@@ -728,8 +734,11 @@ def targets(args: argparse.Namespace, clients: Clients, environ: Mapping[str, st
             for name in names
         ]
     documents = list_documents(clients.ssm, prefix)
-    if not documents:
-        raise CliError(f"no intended-state parameters under {prefix}: nothing to verify")
+    if not documents and not args.allow_none:
+        raise CliError(
+            f"no intended-state parameters under {prefix}: nothing to verify (give "
+            "--allow-none for a stack without endpoints)"
+        )
     return [functools.partial(verify_document, clients.sagemaker, d) for d in documents]
 
 

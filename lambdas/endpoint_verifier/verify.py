@@ -358,17 +358,15 @@ def check_config_name(intended: Intended, endpoint: Mapping[str, Any]) -> list[F
     live = endpoint.get("EndpointConfigName")
     if live == intended.endpoint_config_name:
         return []
+    base = (
+        f"Endpoint runs endpoint config {live}, intended {intended.endpoint_config_name}: "
+        f"the update to {intended.endpoint_config_name} did not take effect"
+    )
     if endpoint.get("FailureReason"):
-        why = f"SageMaker rolled it back{_reason(endpoint)}"
+        message = f"{base}; SageMaker rolled it back{_reason(endpoint)}."
     else:
-        why = "SageMaker rolled it back, or the endpoint was changed outside Pulumi"
-    return [
-        Finding(
-            "endpoint-config",
-            f"Endpoint runs endpoint config {live}, intended {intended.endpoint_config_name}: "
-            f"the update to {intended.endpoint_config_name} did not take effect ({why}).",
-        )
-    ]
+        message = f"{base} (SageMaker rolled it back, or the endpoint was changed outside Pulumi)."
+    return [Finding("endpoint-config", message)]
 
 
 def check_config_exists(

@@ -25,6 +25,13 @@ def named(plan: Plan, name: str) -> Registration:
     return record
 
 
+def of_drift(plan: Plan, type_: str) -> list[Registration]:
+    """The resources of `type_` that the drift component registers itself (other components,
+    such as inference, register functions too)."""
+    (component,) = plan.by_type("mlops:drift:DriftMonitor")
+    return [r for r in plan.by_type(type_) if r.parent == component.urn]
+
+
 def bucket(plan: Plan, role: str) -> str:
     return named(plan, f"lake-{role}-bucket").id
 
@@ -48,7 +55,7 @@ def test_functions_are_hardened(plans: dict[str, Plan], stack: str) -> None:
     key = plan.outputs["kmsKeyArn"]
     queue = f"arn:aws:sqs:eu-west-1:{ACCOUNTS[stack]}:mlops-platform-{stack}-drift-dlq"
     layer = named(plan, "drift-layer")
-    functions = {r.name.removeprefix("drift-"): r for r in plan.by_type(FUNCTION)}
+    functions = {r.name.removeprefix("drift-"): r for r in of_drift(plan, FUNCTION)}
     assert set(functions) == kinds
     for kind, function in functions.items():
         name = f"mlops-platform-{stack}-drift-{kind}"
@@ -261,6 +268,9 @@ def test_schedule_sends_the_monitor_with_retries_and_a_dead_letter_queue(
         "endpoint": f"mlops-platform-{stack}-churn",
         "window_end": "<aws.scheduler.scheduled-time>",
         "min_rows": 100,
+        # The stack declares this endpoint (inference.endpoints), so the check reads its
+        # production variant's capture only.
+        "variants": ["AllTraffic"],
     }
     if stack == "dev":
         expected |= {"window_hours": 6, "critical": []}
@@ -391,7 +401,12 @@ def test_event_bus_archives_every_event(plans: dict[str, Plan]) -> None:
 
 def test_drift_disabled_registers_nothing_of_it(plan_stack: Callable[..., Plan]) -> None:
     plan = plan_stack("dev", {"mlops-platform:drift": {"enabled": False}})
-    assert not [r for r in plan.registrations if r.type.startswith(("aws:lambda", "aws:sfn"))]
+    assert not plan.by_type("mlops:drift:DriftMonitor")
+    assert not [r for r in plan.registrations if r.name.startswith("drift-")]
+    # Inference still deploys its functions (the verifier, dev's capture proxy); nothing else does.
+    functions = [r for r in plan.registrations if r.type.startswith(("aws:lambda", "aws:sfn"))]
+    assert functions
+    assert all(r.name.startswith("inference-") for r in functions)
     assert not plan.by_type(SCHEDULE)
     assert "driftCheckFunction" not in plan.outputs
 

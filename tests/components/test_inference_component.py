@@ -516,7 +516,10 @@ def test_verifier_runs_on_state_changes_and_hourly(plans: dict[str, Plan]) -> No
     assert json.loads(rule.inputs["eventPattern"]) == {
         "source": ["aws.sagemaker"],
         "detail-type": ["SageMaker Endpoint State Change"],
-        "detail": {"EndpointName": ["mlops-platform-prod-churn"]},
+        "detail": {
+            "EndpointName": ["mlops-platform-prod-churn"],
+            "EndpointStatus": [{"anything-but": ["DELETING"]}],
+        },
     }
     hourly = named(plan, "inference-verify-hourly-rule")
     assert hourly.inputs["scheduleExpression"] == "rate(1 hour)"
@@ -649,7 +652,7 @@ def test_firehose_prefix_lands_where_the_drift_check_lists_an_hour(
         assert handler.list_window_keys(s3, "cap", "ep", window, ["AllTraffic"]) == [key]
 
 
-# ---- model versions: pinned or latest approved ----------------------------------------------------
+# ---- model versions: pinned or latest approved ---------------------------------------------
 
 
 def _seed_registry(statuses: list[str]) -> None:
@@ -748,7 +751,7 @@ def test_given_security_groups_are_used_as_they_are(plan_stack: Callable[..., Pl
     plan = plan_stack(
         "staging", {f"{NS}network": {**NETWORK, "securityGroupIds": ["sg-0123456789abcdef0"]}}
     )
-    assert not [r for r in plan.by_type("aws:ec2/securityGroup:SecurityGroup")]
+    assert not plan.by_type("aws:ec2/securityGroup:SecurityGroup")
     model = named(plan, "inference-churn-production-model")
     assert model.inputs["vpcConfig"]["securityGroupIds"] == ["sg-0123456789abcdef0"]
 

@@ -45,7 +45,8 @@ QUEUE_POLICY = "aws:sqs/queuePolicy:QueuePolicy"
 
 
 def approval_queue(plan: Plan) -> Registration:
-    """The approval route's dead-letter queue (drift checks have a queue of their own)."""
+    """The approval route's dead-letter queue (drift checks and inference have queues of
+    their own)."""
     (queue,) = [q for q in plan.by_type(QUEUE) if q.name == "registry-approvals-dlq"]
     return queue
 
@@ -173,6 +174,33 @@ def component_urn(plan: Plan, type_: str) -> str:
     return plan.one(type_).urn
 
 
+def subtree(plan: Plan, component_type: str) -> list[Registration]:
+    """Every resource below the one component of `component_type`, at any depth."""
+    root = component_urn(plan, component_type)
+    parent_of = {r.urn: r.parent for r in plan.registrations}
+
+    def below(urn: str) -> bool:
+        while urn := parent_of.get(urn, ""):
+            if urn == root:
+                return True
+        return False
+
+    return [r for r in plan.registrations if below(r.urn)]
+
+
+def of_registry(plan: Plan, type_: str) -> list[Registration]:
+    """The registry's resources of `type_`: inference registers event routes, rules, targets
+    and queues of the same types, which the assertions here are not about."""
+    return [r for r in subtree(plan, REGISTRY) if r.type == type_]
+
+
+def registry_one(plan: Plan, type_: str) -> Registration:
+    """The registry's one resource of `type_`."""
+    found = of_registry(plan, type_)
+    assert len(found) == 1, f"expected one {type_} in the registry, found {len(found)}"
+    return found[0]
+
+
 # ---- model package groups -------------------------------------------------------------------
 
 
@@ -262,7 +290,7 @@ def test_registry_outputs(recorded: dict[str, Recorded], stack: str) -> None:
         "churn": f"{account}.dkr.ecr.{REGION}.amazonaws.com/mlops-platform-{stack}-churn"
     }
     assert outputs["modelApprovalRule"] == f"mlops-platform-{stack}-registry-approvals"
-    assert outputs["modelApprovalRule"] == run.plan.one(RULE).inputs["name"]
+    assert outputs["modelApprovalRule"] == registry_one(run.plan, RULE).inputs["name"]
     assert outputs["initialModelApprovalStatus"] == STACK_SETTINGS[stack][3]
     assert outputs["platformTopicArn"] == run.arn(run.plan.one(TOPIC))
     artifacts = next(r for r in run.plan.registrations if r.name == "lake-model-artifacts-bucket")
@@ -277,7 +305,7 @@ def test_approval_rule_matches_decisions_of_the_stacks_groups(
     plans: dict[str, Plan], stack: str
 ) -> None:
     plan = plans[stack]
-    rule = plan.one(RULE)
+    rule = registry_one(plan, RULE)
     assert rule.inputs["name"] == f"mlops-platform-{stack}-registry-approvals"
     assert rule.inputs["state"] == "ENABLED"
     assert document(rule, "eventPattern") == {
@@ -288,7 +316,7 @@ def test_approval_rule_matches_decisions_of_the_stacks_groups(
             "ModelApprovalStatus": ["Approved", "Rejected"],
         },
     }
-    route = plan.one(ROUTE_COMPONENT)
+    route = registry_one(plan, ROUTE_COMPONENT)
     assert route.parent == component_urn(plan, REGISTRY)
     assert rule.parent == route.urn
 
@@ -299,8 +327,9 @@ def test_approval_target_retries_then_dead_letters(
 ) -> None:
     run = recorded[stack]
     plan = run.plan
-    target, rule, queue = plan.one(TARGET), plan.one(RULE), approval_queue(plan)
-    queue_policy, topic = plan.one(QUEUE_POLICY), plan.one(TOPIC)
+    target, rule = registry_one(plan, TARGET), registry_one(plan, RULE)
+    queue, queue_policy = approval_queue(plan), registry_one(plan, QUEUE_POLICY)
+    topic = plan.one(TOPIC)
     assert target.inputs == {
         "rule": rule.inputs["name"],
         "arn": run.arn(topic),
@@ -312,7 +341,7 @@ def test_approval_target_retries_then_dead_letters(
     assert target.property_dependencies["deadLetterConfig"] == [queue.urn]
     # EventBridge may only use the queue once its policy lets it send there.
     assert queue_policy.urn in target.dependencies
-    assert target.parent == plan.one(ROUTE_COMPONENT).urn
+    assert target.parent == registry_one(plan, ROUTE_COMPONENT).urn
 
 
 @pytest.mark.parametrize("stack", SHIPPED_STACKS)
@@ -321,7 +350,8 @@ def test_dead_letter_queue_is_encrypted_and_only_the_rule_may_send(
 ) -> None:
     run = recorded[stack]
     plan = run.plan
-    queue, queue_policy, rule = approval_queue(plan), plan.one(QUEUE_POLICY), plan.one(RULE)
+    queue, queue_policy = approval_queue(plan), registry_one(plan, QUEUE_POLICY)
+    rule = registry_one(plan, RULE)
     assert queue.inputs == {
         "name": f"mlops-platform-{stack}-registry-approvals-dlq",
         "kmsMasterKeyId": key_arn(plan),
@@ -441,12 +471,12 @@ def test_two_models_get_two_groups_two_repositories_and_one_rule(
     lifecycles = {lc.inputs["repository"] for lc in plan.by_type(LIFECYCLE)}
     assert lifecycles == set(repositories)
 
-    pattern = document(plan.one(RULE), "eventPattern")
+    pattern = document(registry_one(plan, RULE), "eventPattern")
     assert pattern["detail"]["ModelPackageGroupName"] == [
         "mlops-platform-dev-anomaly",
         "mlops-platform-dev-churn",
     ]
-    assert len(plan.by_type(TARGET)) == 1
+    assert len(of_registry(plan, TARGET)) == 1
     approval_queue(plan)  # exactly one approval dead-letter queue for both models
     assert len(plan.by_type(TOPIC)) == 1
     assert plan.outputs["modelPackageGroups"] == {
@@ -463,8 +493,10 @@ def test_disabled_registry_registers_no_registry_resource_and_no_topic(
         "dev",
         {
             f"{NS}modelRegistry": {"enabled": False},
+            # Each of these needs the registry: disabling it alone is refused.
             f"{NS}drift": {"enabled": False},
             f"{NS}training": {"enabled": False},
+            f"{NS}inference": {"enabled": False},
         },
     )
     present = sorted({r.type for r in plan.registrations} & set(REGISTRY_TYPES))
@@ -496,10 +528,14 @@ def test_policy_pack_finds_nothing_wrong_with_the_registry(
 ) -> None:
     plan = promotion_plan(monkeypatch).plan if stack == "prod-with-promotion" else plans[stack]
     report = evaluate(plan.registrations)
-    ours = [f for f in report.violations if urn_type(f.urn) in REGISTRY_TYPES]
+    # The registry, the topic and theirs (inference has rules and queues of its own).
+    components = [plan.one(REGISTRY), plan.one(TOPIC_COMPONENT)]
+    mine = [*components, *subtree(plan, REGISTRY), *subtree(plan, TOPIC_COMPONENT)]
+    urns = {r.urn for r in mine}
+    ours = [f for f in report.violations if f.urn in urns and urn_type(f.urn) in REGISTRY_TYPES]
     assert ours == []
-    # The filter is not vacuous: the plan holds every resource type it is about.
-    present = {r.type for r in plan.registrations if r.custom} & set(REGISTRY_TYPES)
+    # The filter is not vacuous: the selection holds every resource type it is about.
+    present = {r.type for r in mine if r.custom} & set(REGISTRY_TYPES)
     expected = {GROUP, REPOSITORY, LIFECYCLE, RULE, TARGET, QUEUE, QUEUE_POLICY, TOPIC}
     expected |= {TOPIC_POLICY}
     if stack == "prod-with-promotion":

@@ -119,7 +119,7 @@ def test_platform_key(
 
 DISABLED = {
     f"mlops-platform:{section}": {"enabled": False}
-    for section in ("dataLake", "featureStore", "modelRegistry", "drift", "training")
+    for section in ("dataLake", "featureStore", "modelRegistry", "drift", "training", "inference")
 }
 
 
@@ -137,10 +137,12 @@ COMPONENTS = {
     "mlops:features:FeatureStore": 1,
     "mlops:notifications:PlatformTopic": 1,
     "mlops:registry:ModelRegistry": 1,
-    "mlops:notifications:EventRoute": 2,  # registry approvals, training failures
+    # registry approvals, training failures, inference's endpoint-state and hourly verification
+    "mlops:notifications:EventRoute": 4,
     "mlops:notifications:PlatformEventBus": 1,
     "mlops:drift:DriftMonitor": 1,
     "mlops:training:TrainingPipelines": 1,
+    "mlops:inference:SageMakerEndpoints": 1,
 }
 
 
@@ -184,7 +186,9 @@ def test_cli_writes_resources_json_and_prints_the_summary(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stderr
     document = json.loads((tmp_path / "dev" / "resources.json").read_text())
     assert document["stack"] == "dev"
-    assert document["resourceCount"] == len(document["resources"]) == 125
+    # 125 without inference, plus its 39 registrations: the component, its two event routes
+    # and the 36 resources below them (28 direct, 4 under each route).
+    assert document["resourceCount"] == len(document["resources"]) == 164
     fields = {
         "urn", "type", "name", "parent", "inputs", "protect", "retainOnDelete", "aliases",
         "dependencies", "provider",
@@ -195,11 +199,12 @@ def test_cli_writes_resources_json_and_prints_the_summary(tmp_path: Path) -> Non
     assert "mlops:security:PlatformKey platform  [2 direct, 2 total]" in out
     assert re.search(r"^  aws:kms/key:Key +1$", out, re.MULTILINE)
     assert re.search(r"^  aws:s3/bucket:Bucket +7$", out, re.MULTILINE)
-    assert re.search(r"^  total +108$", out, re.MULTILINE)
+    assert re.search(r"^  total +144$", out, re.MULTILINE)  # 108 + inference's 36
     assert "mlops:storage:DataLake lake  [2 direct, 57 total]" in out
     assert "mlops:features:FeatureStore features  [3 direct, 3 total]" in out
     assert "mlops:registry:ModelRegistry registry  [3 direct, 7 total]" in out
     assert "mlops:training:TrainingPipelines training  [20 direct, 24 total]" in out
+    assert "mlops:inference:SageMakerEndpoints inference  [28 direct, 36 total]" in out
     assert re.search(r"^    customer-features +mlops-platform-dev-customer-features$", out, re.M)
     assert re.search(r"^    churn +mlops-platform-dev-churn$", out, re.MULTILINE)
     assert re.search(r"^  initialModelApprovalStatus +Approved$", out, re.MULTILINE)
