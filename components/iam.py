@@ -35,6 +35,18 @@ def dead_letter_statements(queue_arn: str, kms_key_arn: str, region: str) -> lis
     ]
 
 
+def ecr_repository_arn(image: str, partition: str) -> str:
+    """`<account>.dkr.ecr.<region>.amazonaws.com/<repo>[:tag|@digest]` to the repository's ARN
+    (what `ecr:BatchGetImage` and the other pull actions are scoped to)."""
+    host, _, path = image.partition("/")
+    account, _, rest = host.partition(".dkr.ecr.")
+    region = rest.split(".", 1)[0]
+    repository = path.split("@", 1)[0]
+    if ":" in repository.rsplit("/", 1)[-1]:
+        repository = repository.rsplit(":", 1)[0]
+    return f"arn:{partition}:ecr:{region}:{account}:repository/{repository}"
+
+
 def service_trust(service: str, account_id: str, source_arn: str | None = None) -> str:
     """A trust policy letting one AWS service assume the role, only on this account's behalf.
 

@@ -134,17 +134,6 @@ def digest(value: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:DIGEST_LENGTH]
 
 
-def repository_arn(image: str, partition: str) -> str:
-    """`<account>.dkr.ecr.<region>.amazonaws.com/<repo>[:tag|@digest]` to the repository ARN."""
-    host, _, path = image.partition("/")
-    account, _, rest = host.partition(".dkr.ecr.")
-    region = rest.split(".", 1)[0]
-    repository = path.split("@", 1)[0]
-    if ":" in repository.rsplit("/", 1)[-1]:
-        repository = repository.rsplit(":", 1)[0]
-    return f"arn:{partition}:ecr:{region}:{account}:repository/{repository}"
-
-
 class SageMakerEndpoints(PlatformComponent):
     """The stack's SageMaker endpoints, their capture and their verification."""
 
@@ -319,7 +308,9 @@ class SageMakerEndpoints(PlatformComponent):
                     artifact_bucket=v[1],
                     capture_bucket=v[2],
                     kms_key_arn=v[3],
-                    repository_arns=sorted({repository_arn(i, ctx.partition) for i in v[4:]}),
+                    repository_arns=sorted(
+                        {iam.ecr_repository_arn(i, ctx.partition) for i in v[4:]}
+                    ),
                     vpc=network,
                 )
             ),

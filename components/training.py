@@ -565,15 +565,6 @@ def _images(definition: dict[str, Any]) -> list[str]:
     return sorted(found)
 
 
-def repository_arn(image: str, partition: str) -> str:
-    """`<account>.dkr.ecr.<region>.amazonaws.com/<repo>[:tag|@digest]` to the repository ARN."""
-    host, _, path = image.partition("/")
-    account, _, rest = host.partition(".dkr.ecr.")
-    region = rest.split(".", 1)[0]
-    repository = path.split("@", 1)[0].rsplit(":", 1)[0] if ":" in path.split("/")[-1] else path
-    return f"arn:{partition}:ecr:{region}:{account}:repository/{repository}"
-
-
 def execution_policy(inputs: TrainingPipelineInputs, definition: dict[str, Any]) -> str:
     """What the pipeline's jobs do, and nothing else; derived from the generated definition."""
     part, region, account = inputs.partition, inputs.region, inputs.account_id
@@ -661,7 +652,7 @@ def execution_policy(inputs: TrainingPipelineInputs, definition: dict[str, Any])
         iam.allow(
             "PullImages",
             ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-            sorted({repository_arn(i, part) for i in _images(definition)}),
+            sorted({iam.ecr_repository_arn(i, part) for i in _images(definition)}),
         ),
         # The registry login takes no resource (AWS cannot scope it).
         iam.allow("LogInToRegistries", ["ecr:GetAuthorizationToken"], ["*"]),

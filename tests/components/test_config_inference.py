@@ -469,3 +469,73 @@ def test_too_many_endpoints() -> None:
     endpoints = [serverless(name=f"e{i}") for i in range(21)]
     (found,) = problems(*endpoints)
     assert found.startswith(f"stacks/Pulumi.dev.yaml: {NS}inference.endpoints: ")
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        (
+            {"alarms": {"max5xxPercent": 0}},
+            line(
+                f"{E0}.alarms.max5xxPercent",
+                "input should be greater than 0",
+                "0",
+                "number > 0, <= 100",
+            ),
+        ),
+        (
+            # SageMaker's endpoint metrics are per minute: a 30 s period would have no data.
+            {"alarms": {"periodSeconds": 30}},
+            line(
+                f"{E0}.alarms.periodSeconds",
+                "input should be 60, 120, 300, 600 or 900",
+                "30",
+                "one of 60, 120, 300, 600, 900",
+            ),
+        ),
+        (
+            {"alarms": {"evaluationPeriods": 11}},
+            line(
+                f"{E0}.alarms.evaluationPeriods",
+                "input should be less than or equal to 10",
+                "11",
+                "integer >= 1, <= 10",
+            ),
+        ),
+        (
+            {"alarms": {"max5XxPercent": 2}},
+            line(
+                f"{E0}.alarms.max5XxPercent",
+                "unknown key (did you mean max5xxPercent?)",
+                "2",
+                "one of the keys max5xxPercent, maxModelLatencyMs, maxModelErrors, "
+                "periodSeconds, evaluationPeriods",
+            ),
+        ),
+        (
+            {"networkIsolation": "no"},
+            line(
+                f"{E0}.networkIsolation",
+                "input should be a valid boolean",
+                "'no'",
+                "true or false",
+            ),
+        ),
+    ],
+)
+def test_bad_alarm_and_isolation_settings(fields: dict[str, Any], expected: str) -> None:
+    assert problems(serverless(**fields)) == [expected]
+
+
+def test_alarm_defaults() -> None:
+    cfg = load_platform_config(stack_values("dev", inference=inference(serverless())), "dev")
+    (endpoint,) = cfg.inference.endpoints
+    alarms = endpoint.alarms
+    assert (
+        alarms.max_5xx_percent,
+        alarms.max_model_latency_ms,
+        alarms.max_model_errors,
+        alarms.period_seconds,
+        alarms.evaluation_periods,
+    ) == (1.0, 1000, 5, 60, 2)
+    assert endpoint.network_isolation is True

@@ -783,3 +783,53 @@ def test_model_role_reads_only_its_models_artifacts_and_writes_only_its_capture(
     assert any("sagemaker-scikit-learn" in arn for arn in pulled), pulled
     trust = statements(named(plan, "inference-churn-model-role"), "assumeRolePolicy")
     assert trust["ServiceAssumesRole"]["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+
+
+@pytest.mark.parametrize(
+    ("image", "arn"),
+    [
+        (
+            "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3",
+            "arn:aws:ecr:eu-west-1:141502667606:repository/sagemaker-scikit-learn",
+        ),
+        (
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/churn@sha256:abc",
+            "arn:aws:ecr:eu-west-1:123456789012:repository/team/churn",
+        ),
+        (
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/churn:v1@sha256:abc",
+            "arn:aws:ecr:eu-west-1:123456789012:repository/team/churn",
+        ),
+        (
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/churn",
+            "arn:aws:ecr:eu-west-1:123456789012:repository/churn",
+        ),
+    ],
+)
+def test_image_uris_become_repository_arns(image: str, arn: str) -> None:
+    from components.iam import ecr_repository_arn
+
+    assert ecr_repository_arn(image, "aws") == arn
+
+
+# ---- the policy pack over the component --------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_the_pack_finds_nothing_wrong_with_the_shipped_endpoints(
+    plans: dict[str, Plan], stack: str
+) -> None:
+    from planner.policies import evaluate
+
+    report = evaluate(plans[stack].registrations)
+    assert report.violations == []
+
+
+def test_a_model_without_isolation_is_refused_by_the_pack(plan_stack: Callable[..., Plan]) -> None:
+    from planner.policies import evaluate
+
+    plan = plan_stack("staging", {f"{NS}inference": _staging_inference(networkIsolation=False)})
+    assert named(plan, "inference-churn-production-model").inputs["enableNetworkIsolation"] is False
+    report = evaluate(plan.registrations)
+    assert sorted({v.policy for v in report.violations}) == ["sagemaker-model-network-isolation"]
+    assert len(report.violations) == 2  # the production model and the shadow's
