@@ -30,20 +30,16 @@ import pulumi
 import pulumi_aws as aws
 from mlops_drift import settings
 
-from components import iam, inference
+from components import functions, iam, inference
 from components.config import DriftMonitorSpec, DriftThresholds, PlatformConfig
+from components.functions import ARCHITECTURE, LAMBDA_SERVICE, RUNTIME, XRAY_ACTIONS
 from components.naming import NameKind, Naming
 from components.platform import PlatformComponent, PlatformContext
 
 HANDLER_DIR = Path(__file__).resolve().parent.parent / "lambdas" / "drift_check"
 LAYER_ZIP = Path(__file__).resolve().parent.parent / "build" / "lambda" / "drift-layer.zip"
-RUNTIME = "python3.13"
-ARCHITECTURE = "arm64"
-LAMBDA_SERVICE = "lambda.amazonaws.com"
 SCHEDULER_SERVICE = "scheduler.amazonaws.com"
 STATES_SERVICE = "states.amazonaws.com"
-ASYNC_RETRIES = 2
-ASYNC_MAX_AGE_SECONDS = 6 * 3600
 SCHEDULE_RETRIES = 10
 SCHEDULE_MAX_AGE_SECONDS = 6 * 3600
 HANDLERS = {
@@ -59,8 +55,6 @@ MALLOC_TUNING = {
     "MALLOC_TRIM_THRESHOLD_": "1073741824",
     "MALLOC_TOP_PAD_": "268435456",
 }
-# X-Ray's write actions take no resource: AWS cannot scope them.
-XRAY_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
 
 
 @dataclass(frozen=True)
@@ -270,34 +264,23 @@ class DriftMonitor(PlatformComponent):
         )
 
     def _function(self, kind: str) -> aws.lambda_.Function:
-        ctx = self._ctx
         args = self._args
-        drift = ctx.config.drift
-        name = self._physical(kind, NameKind.LAMBDA_FUNCTION)
-        logs = aws.cloudwatch.LogGroup(
-            f"{self._name}-{kind}-logs",
-            name=f"/aws/lambda/{name}",
-            retention_in_days=ctx.config.logging.retention_days,
-            kms_key_id=args.kms_key_arn,
-            opts=self._opts(),
-        )
-        function = aws.lambda_.Function(
+        drift = self._ctx.config.drift
+        return functions.hardened_function(
+            self._ctx,
+            self,
             f"{self._name}-{kind}",
-            name=name,
-            description=f"Drift check ({kind}); code in lambdas/drift_check.",
-            runtime=RUNTIME,
-            architectures=[ARCHITECTURE],
-            handler=HANDLERS[kind],
-            code=code_archive(),
-            layers=[self._layer.arn],
-            role=self._role.arn,
-            memory_size=drift.memory_mb,
-            timeout=drift.timeout_seconds,
-            reserved_concurrent_executions=drift.reserved_concurrency,
-            tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
-            kms_key_arn=args.kms_key_arn,
-            environment=aws.lambda_.FunctionEnvironmentArgs(
-                variables={
+            functions.FunctionSpec(
+                name=self._physical(kind, NameKind.LAMBDA_FUNCTION),
+                description=f"Drift check ({kind}); code in lambdas/drift_check.",
+                handler=HANDLERS[kind],
+                code=code_archive(),
+                layers=[self._layer.arn],
+                role_arn=self._role.arn,
+                memory_mb=drift.memory_mb,
+                timeout_seconds=drift.timeout_seconds,
+                reserved_concurrency=drift.reserved_concurrency,
+                environment={
                     settings.ENV_CAPTURE_BUCKET: args.capture_bucket,
                     settings.ENV_BASELINE_BUCKET: args.baseline_bucket,
                     settings.ENV_REPORTS_BUCKET: args.reports_bucket,
@@ -305,28 +288,12 @@ class DriftMonitor(PlatformComponent):
                     settings.ENV_METRICS_NAMESPACE: settings.METRICS_NAMESPACE,
                     settings.ENV_SERVICE_NAME: settings.SERVICE_NAME,
                     **MALLOC_TUNING,
-                }
+                },
             ),
-            dead_letter_config=aws.lambda_.FunctionDeadLetterConfigArgs(target_arn=self._queue.arn),
-            logging_config=aws.lambda_.FunctionLoggingConfigArgs(
-                log_format="JSON", log_group=logs.name
-            ),
-            # The role's permissions must exist before the first invocation.
-            opts=self._opts([self._role_policy]),
+            kms_key_arn=args.kms_key_arn,
+            queue_arn=self._queue.arn,
+            depends_on=[self._role_policy],
         )
-        aws.lambda_.FunctionEventInvokeConfig(
-            f"{self._name}-{kind}-async",
-            function_name=function.name,
-            maximum_retry_attempts=ASYNC_RETRIES,
-            maximum_event_age_in_seconds=ASYNC_MAX_AGE_SECONDS,
-            destination_config=aws.lambda_.FunctionEventInvokeConfigDestinationConfigArgs(
-                on_failure=aws.lambda_.FunctionEventInvokeConfigDestinationConfigOnFailureArgs(
-                    destination=self._queue.arn
-                )
-            ),
-            opts=self._opts(),
-        )
-        return function
 
     def _state_machine(self) -> aws.sfn.StateMachine:
         ctx = self._ctx

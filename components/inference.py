@@ -46,7 +46,7 @@ import pulumi
 import pulumi_aws as aws
 import verifier_settings
 
-from components import iam
+from components import functions, iam
 from components.config import EndpointAlarms, EndpointSpec, PlatformConfig
 from components.model_versions import VersionResolver, boto3_resolver, package_arn
 from components.naming import NameKind
@@ -57,9 +57,6 @@ ROOT = Path(__file__).resolve().parent.parent
 CAPTURE_PROXY_DIR = ROOT / "lambdas" / "capture_proxy"
 VERIFIER_DIR = ROOT / "lambdas" / "endpoint_verifier"
 POWERTOOLS_LAYER_ZIP = ROOT / "build" / "lambda" / "powertools-layer.zip"
-RUNTIME = "python3.13"
-ARCHITECTURE = "arm64"
-LAMBDA_SERVICE = "lambda.amazonaws.com"
 SAGEMAKER_SERVICE = "sagemaker.amazonaws.com"
 FIREHOSE_SERVICE = "firehose.amazonaws.com"
 EVENTS_SERVICE = "events.amazonaws.com"
@@ -91,9 +88,6 @@ VERIFY_SCHEDULE = "rate(1 hour)"
 FIREHOSE_BUFFER_MB = 5
 FIREHOSE_BUFFER_SECONDS = 60
 FIREHOSE_LOG_STREAM = "DestinationDelivery"
-ASYNC_RETRIES = 2
-ASYNC_MAX_AGE_SECONDS = 6 * 3600
-XRAY_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
 ENDPOINT_STATE_CHANGE = "SageMaker Endpoint State Change"
 
 
@@ -215,8 +209,8 @@ class SageMakerEndpoints(PlatformComponent):
             layer_name=self._physical("powertools", NameKind.LAMBDA_FUNCTION),
             description="Capture proxy and endpoint verifier: Powertools with pydantic (arm64).",
             code=pulumi.FileArchive(str(POWERTOOLS_LAYER_ZIP)),
-            compatible_runtimes=[RUNTIME],
-            compatible_architectures=[ARCHITECTURE],
+            compatible_runtimes=[functions.RUNTIME],
+            compatible_architectures=[functions.ARCHITECTURE],
             opts=self._opts(),
         )
 
@@ -607,21 +601,22 @@ class SageMakerEndpoints(PlatformComponent):
         )
 
         function_name = ctx.naming.physical(f"{spec.name}-capture-proxy", NameKind.LAMBDA_FUNCTION)
-        logs = self._log_group(
-            f"{self._name}-{spec.name}-proxy-logs", f"/aws/lambda/{function_name}"
-        )
         role = ctx.service_role(
             f"{self._name}-{spec.name}-proxy-role",
             role_name=ctx.naming.physical(f"{spec.name}-capture-proxy", NameKind.IAM_ROLE),
             description=f"Capture proxy of {endpoint_name}: invoke it, record to Firehose.",
-            service=LAMBDA_SERVICE,
+            service=functions.LAMBDA_SERVICE,
             parent=self,
         )
         role_policy = aws.iam.RolePolicy(
             f"{self._name}-{spec.name}-proxy-access",
             role=role.id,
             policy=pulumi.Output.all(
-                endpoint.arn, stream.arn, args.kms_key_arn, self._queue.arn, logs.arn
+                endpoint.arn,
+                stream.arn,
+                args.kms_key_arn,
+                self._queue.arn,
+                functions.log_group_arn(ctx, function_name),
             ).apply(
                 lambda v: proxy_policy(
                     region=ctx.config.region,
@@ -635,43 +630,40 @@ class SageMakerEndpoints(PlatformComponent):
             opts=self._opts(),
         )
         serverless = ctx.config.inference.serverless(spec)
-        function = aws.lambda_.Function(
+        function = functions.hardened_function(
+            ctx,
+            self,
             f"{self._name}-{spec.name}-capture-proxy",
-            name=function_name,
-            description=f"Invokes {endpoint_name} and records capture (lambdas/capture_proxy).",
-            runtime=RUNTIME,
-            architectures=[ARCHITECTURE],
-            handler="proxy.lambda_handler",
-            code=pulumi.AssetArchive(
-                {
-                    f: pulumi.FileAsset(str(CAPTURE_PROXY_DIR / f))
-                    for f in ("proxy.py", "capture_settings.py")
-                }
-            ),
-            layers=[self._layer.arn],
-            role=role.arn,
-            memory_size=PROXY_MEMORY_MB,
-            timeout=PROXY_TIMEOUT_SECONDS,
-            # The endpoint serves at most maxConcurrency at once; more would only be throttled.
-            reserved_concurrent_executions=serverless.max_concurrency,
-            tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
-            kms_key_arn=args.kms_key_arn,
-            environment=aws.lambda_.FunctionEnvironmentArgs(
-                variables={
+            functions.FunctionSpec(
+                name=function_name,
+                description=f"Invokes {endpoint_name} and records capture (lambdas/capture_proxy).",
+                handler="proxy.lambda_handler",
+                code=pulumi.AssetArchive(
+                    {
+                        f: pulumi.FileAsset(str(CAPTURE_PROXY_DIR / f))
+                        for f in ("proxy.py", "capture_settings.py")
+                    }
+                ),
+                layers=[self._layer.arn],
+                role_arn=role.arn,
+                memory_mb=PROXY_MEMORY_MB,
+                timeout_seconds=PROXY_TIMEOUT_SECONDS,
+                # The endpoint serves at most maxConcurrency at once; more would be throttled.
+                reserved_concurrency=serverless.max_concurrency,
+                environment={
                     capture_settings.ENV_ENDPOINT_NAME: endpoint_name,
                     capture_settings.ENV_VARIANT_NAME: PRODUCTION_VARIANT,
                     capture_settings.ENV_DELIVERY_STREAM: stream_name,
                     capture_settings.ENV_SAMPLING_PERCENT: str(spec.capture.sampling_percent),
                     capture_settings.ENV_METRICS_NAMESPACE: capture_settings.METRICS_NAMESPACE,
                     capture_settings.ENV_SERVICE_NAME: capture_settings.SERVICE_NAME,
-                }
+                },
+                # Called synchronously through its URL; the queue takes any asynchronous call.
+                invoked_asynchronously=False,
             ),
-            # Called synchronously through its URL; the queue is for any asynchronous caller.
-            dead_letter_config=aws.lambda_.FunctionDeadLetterConfigArgs(target_arn=self._queue.arn),
-            logging_config=aws.lambda_.FunctionLoggingConfigArgs(
-                log_format="JSON", log_group=logs.name
-            ),
-            opts=self._opts([role_policy, stream]),
+            kms_key_arn=args.kms_key_arn,
+            queue_arn=self._queue.arn,
+            depends_on=[role_policy, stream],
         )
         url = aws.lambda_.FunctionUrl(
             f"{self._name}-{spec.name}-capture-url",
@@ -687,12 +679,11 @@ class SageMakerEndpoints(PlatformComponent):
         ctx = self._ctx
         args = self._args
         function_name = self._physical("verifier", NameKind.LAMBDA_FUNCTION)
-        logs = self._log_group(f"{self._name}-verifier-logs", f"/aws/lambda/{function_name}")
         role = ctx.service_role(
             f"{self._name}-verifier-role",
             role_name=self._physical("verifier", NameKind.IAM_ROLE),
             description="Endpoint verifier: compare live endpoints with their intended state.",
-            service=LAMBDA_SERVICE,
+            service=functions.LAMBDA_SERVICE,
             parent=self,
         )
         endpoints = sorted(self.endpoint_names.values())
@@ -703,7 +694,11 @@ class SageMakerEndpoints(PlatformComponent):
             f"{self._name}-verifier-access",
             role=role.id,
             policy=pulumi.Output.all(
-                ctx.account_id, args.topic_arn, args.kms_key_arn, self._queue.arn, logs.arn
+                ctx.account_id,
+                args.topic_arn,
+                args.kms_key_arn,
+                self._queue.arn,
+                functions.log_group_arn(ctx, function_name),
             ).apply(
                 lambda v: verifier_policy(
                     partition=ctx.partition,
@@ -720,48 +715,33 @@ class SageMakerEndpoints(PlatformComponent):
             ),
             opts=self._opts(),
         )
-        function = aws.lambda_.Function(
+        function = functions.hardened_function(
+            ctx,
+            self,
             f"{self._name}-verifier",
-            name=function_name,
-            description="Verifies endpoints run their intended state (lambdas/endpoint_verifier).",
-            runtime=RUNTIME,
-            architectures=[ARCHITECTURE],
-            handler="verifier.lambda_handler",
-            code=pulumi.AssetArchive(
-                {p.name: pulumi.FileAsset(str(p)) for p in sorted(VERIFIER_DIR.glob("*.py"))}
-            ),
-            layers=[self._layer.arn],
-            role=role.arn,
-            memory_size=VERIFIER_MEMORY_MB,
-            timeout=VERIFIER_TIMEOUT_SECONDS,
-            reserved_concurrent_executions=VERIFIER_CONCURRENCY,
-            tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
-            kms_key_arn=args.kms_key_arn,
-            environment=aws.lambda_.FunctionEnvironmentArgs(
-                variables={
+            functions.FunctionSpec(
+                name=function_name,
+                description="Verifies endpoints run their intended state "
+                "(lambdas/endpoint_verifier).",
+                handler="verifier.lambda_handler",
+                code=pulumi.AssetArchive(
+                    {p.name: pulumi.FileAsset(str(p)) for p in sorted(VERIFIER_DIR.glob("*.py"))}
+                ),
+                layers=[self._layer.arn],
+                role_arn=role.arn,
+                memory_mb=VERIFIER_MEMORY_MB,
+                timeout_seconds=VERIFIER_TIMEOUT_SECONDS,
+                reserved_concurrency=VERIFIER_CONCURRENCY,
+                environment={
                     verifier_settings.ENV_PARAMETER_PREFIX: self._parameter_prefix,
                     verifier_settings.ENV_TOPIC_ARN: args.topic_arn,
                     verifier_settings.ENV_METRICS_NAMESPACE: verifier_settings.METRICS_NAMESPACE,
                     verifier_settings.ENV_SERVICE_NAME: verifier_settings.SERVICE_NAME,
-                }
+                },
             ),
-            dead_letter_config=aws.lambda_.FunctionDeadLetterConfigArgs(target_arn=self._queue.arn),
-            logging_config=aws.lambda_.FunctionLoggingConfigArgs(
-                log_format="JSON", log_group=logs.name
-            ),
-            opts=self._opts([role_policy]),
-        )
-        aws.lambda_.FunctionEventInvokeConfig(
-            f"{self._name}-verifier-async",
-            function_name=function.name,
-            maximum_retry_attempts=ASYNC_RETRIES,
-            maximum_event_age_in_seconds=ASYNC_MAX_AGE_SECONDS,
-            destination_config=aws.lambda_.FunctionEventInvokeConfigDestinationConfigArgs(
-                on_failure=aws.lambda_.FunctionEventInvokeConfigDestinationConfigOnFailureArgs(
-                    destination=self._queue.arn
-                )
-            ),
-            opts=self._opts(),
+            kms_key_arn=args.kms_key_arn,
+            queue_arn=self._queue.arn,
+            depends_on=[role_policy],
         )
         for kind, pattern in (
             ("state", endpoint_state_pattern(endpoints)),
@@ -1187,7 +1167,7 @@ def proxy_policy(
             "WriteLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]
         ),
         # X-Ray's write actions take no resource: AWS cannot scope them.
-        iam.allow("Trace", XRAY_ACTIONS, ["*"]),
+        iam.allow("Trace", functions.XRAY_ACTIONS, ["*"]),
         *iam.dead_letter_statements(queue_arn, kms_key_arn, region),
     )
 
@@ -1243,6 +1223,6 @@ def verifier_policy(
             "WriteLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]
         ),
         # X-Ray's write actions take no resource: AWS cannot scope them.
-        iam.allow("Trace", XRAY_ACTIONS, ["*"]),
+        iam.allow("Trace", functions.XRAY_ACTIONS, ["*"]),
         *iam.dead_letter_statements(queue_arn, kms_key_arn, region),
     )
