@@ -186,14 +186,6 @@ class DriftMonitor(PlatformComponent):
             }
         )
 
-    def _arn(self, service: str, resource: str) -> pulumi.Output[str]:
-        ctx = self._ctx
-        return ctx.account_id.apply(
-            lambda account: (
-                f"arn:{ctx.partition}:{service}:{ctx.config.region}:{account}:{resource}"
-            )
-        )
-
     # ---- resources -----------------------------------------------------------------------------
     def _dead_letter_queue(self) -> aws.sqs.Queue:
         return self._ctx.dead_letter_queue(

@@ -186,14 +186,6 @@ class SageMakerEndpoints(PlatformComponent):
         )
 
     # ---- helpers -------------------------------------------------------------------------------
-    def _arn(self, service: str, resource: str) -> pulumi.Output[str]:
-        ctx = self._ctx
-        return ctx.account_id.apply(
-            lambda account: (
-                f"arn:{ctx.partition}:{service}:{ctx.config.region}:{account}:{resource}"
-            )
-        )
-
     def _log_group(self, resource_name: str, group_name: str) -> aws.cloudwatch.LogGroup:
         return aws.cloudwatch.LogGroup(
             resource_name,
@@ -320,6 +312,7 @@ class SageMakerEndpoints(PlatformComponent):
             return list(network.security_group_ids)
         group = aws.ec2.SecurityGroup(
             f"{self._name}-{spec.name}-model-sg",
+            # A security group name takes what a role name takes (letters, digits, hyphens).
             name=self._ctx.naming.physical(f"{spec.name}-model", NameKind.IAM_ROLE),
             description=f"SageMaker model of endpoint {spec.name}: no inbound, HTTPS out only.",
             vpc_id=network.vpc_id,

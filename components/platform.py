@@ -140,6 +140,15 @@ class PlatformComponent(pulumi.ComponentResource):
         """A child's options: parented here, on the platform provider, after `depends_on`."""
         return self._ctx.child_opts(self, pulumi.ResourceOptions(depends_on=depends_on))
 
+    def _arn(self, service: str, resource: str) -> pulumi.Output[str]:
+        """`arn:<partition>:<service>:<region>:<account>:<resource>` in the stack's account."""
+        ctx = self._ctx
+        return ctx.account_id.apply(
+            lambda account: (
+                f"arn:{ctx.partition}:{service}:{ctx.config.region}:{account}:{resource}"
+            )
+        )
+
     def _physical(self, part: str, kind: NameKind) -> str:
         """`<project>-<stack>-<component name>-<part>`, valid for `kind`."""
         return self._ctx.naming.physical(f"{self._name}-{part}", kind)
