@@ -750,15 +750,55 @@ class Drift(_Section):
     )
 
 
+class Promotion(_Section):
+    """What an approval in the model registry sets off (the trigger's promotion path)."""
+
+    github_repository: (
+        Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")]
+        | None
+    ) = Field(
+        default=None,
+        description="`owner/repo` whose deployment workflow a `repository_dispatch` starts; "
+        "notify only when unset.",
+    )
+    token_secret_arn: (
+        Annotated[
+            str, Field(pattern=r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="Secrets Manager secret holding the GitHub token for the dispatch.",
+    )
+    event_type: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")] = Field(
+        default="model-approved", description="The dispatch's `event_type`."
+    )
+
+
 class Retraining(_Section):
-    """The retraining trigger (issue 7)."""
+    """The retraining trigger (lambdas/retrain_trigger): drift, alarms and requests start the
+    model's training pipeline, behind idempotency, cooldown, concurrency, cap and budget."""
 
     enabled: bool = Field(default=False, description="Deploy the retraining trigger.")
     cooldown_hours: Annotated[int, Ge(1), Le(720)] = Field(
         default=24, description="At most one retrain per model within this period."
     )
     daily_cap: Annotated[int, Ge(1), Le(24)] = Field(
-        default=1, description="Most retrains per model per day."
+        default=1, description="Most retrains per model per day (UTC)."
+    )
+    budget_max_share: Annotated[float, Gt(0), Le(1)] = Field(
+        default=0.9,
+        description="No retrain while the month's actual or forecast spend is at least this "
+        "share of the stack's budget (needs cost.enabled; off otherwise).",
+    )
+    audit_retention_days: Annotated[int, Ge(1), Le(3650)] = Field(
+        default=400, description="How long decision records are kept (DynamoDB TTL)."
+    )
+    reserved_concurrency: Annotated[int, Ge(1), Le(100)] = Field(
+        default=5, description="Reserved concurrency of the trigger function."
+    )
+    promotion: Promotion = Field(
+        default_factory=Promotion, description="What an approval in the registry sets off."
     )
 
 
@@ -1155,6 +1195,7 @@ def _cross_checks(
     problems.extend(_drift_checks(cfg))
     problems.extend(_training_checks(cfg, project_dir))
     problems.extend(_inference_checks(cfg, stack))
+    problems.extend(_retraining_checks(cfg))
     reserved = set(PLATFORM_TAG_KEYS) & set(cfg.tags.extra)
     if reserved:
         add(
@@ -1462,6 +1503,46 @@ def _inference_checks(cfg: PlatformConfig, stack: str) -> list[ConfigProblem]:
         else:
             problems.extend(_realtime_problems(at, endpoint, cfg))
         problems.extend(_rollout_problems(f"{at}.rollout", endpoint.rollout))
+    return problems
+
+
+def _retraining_checks(cfg: PlatformConfig) -> list[ConfigProblem]:
+    """The trigger acts on what the drift monitors report, and dispatches only with a token."""
+    retraining = cfg.retraining
+    if not retraining.enabled:
+        return []
+    problems: list[ConfigProblem] = []
+    pipelines = sorted({p.model for p in cfg.training.pipelines})
+    if cfg.drift.enabled and cfg.training.enabled:
+        for index, monitor in enumerate(cfg.drift.monitors):
+            if monitor.model not in pipelines:
+                problems.append(
+                    _problem(
+                        f"drift.monitors[{index}].model",
+                        monitor.model,
+                        "retraining is enabled and this model has no training pipeline, so its "
+                        "drift could not be acted on",
+                        "a model with an entry in training.pipelines ("
+                        + (", ".join(pipelines) or "none declared")
+                        + "), or retraining.enabled: false",
+                    )
+                )
+    promotion = retraining.promotion
+    if (promotion.github_repository is None) != (promotion.token_secret_arn is None):
+        given, missing = (
+            ("githubRepository", "tokenSecretArn")
+            if promotion.github_repository is not None
+            else ("tokenSecretArn", "githubRepository")
+        )
+        problems.append(
+            _problem(
+                f"retraining.promotion.{missing}",
+                _ABSENT,
+                f"promotion.{given} is set, and a deployment dispatch needs both the repository "
+                "and the secret holding its token",
+                "both githubRepository and tokenSecretArn, or neither (notify only)",
+            )
+        )
     return problems
 
 

@@ -11,12 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
 
+from components.naming import NameKind
 from components.platform import PlatformContext
 
+POWERTOOLS_LAYER_ZIP = (
+    Path(__file__).resolve().parent.parent / "build" / "lambda" / "powertools-layer.zip"
+)
+"""Built by `make lambda-layer` from `lambdas/powertools_layer/requirements.txt`."""
 RUNTIME = "python3.13"
 ARCHITECTURE = "arm64"
 LAMBDA_SERVICE = "lambda.amazonaws.com"
@@ -110,4 +116,19 @@ def log_group_arn(ctx: PlatformContext, function_name: str) -> pulumi.Output[str
             f"arn:{ctx.partition}:logs:{ctx.config.region}:{account}:"
             f"log-group:/aws/lambda/{function_name}"
         )
+    )
+
+
+def powertools_layer(ctx: PlatformContext) -> aws.lambda_.LayerVersion:
+    """The light layer (Powertools with pydantic, arm64) of the capture proxy, the endpoint
+    verifier and the retraining trigger: one version for the stack."""
+    return aws.lambda_.LayerVersion(
+        "powertools-layer",
+        layer_name=ctx.naming.physical("powertools", NameKind.LAMBDA_FUNCTION),
+        description="Powertools with its tracer and parser (pydantic), arm64: the capture "
+        "proxy, the endpoint verifier and the retraining trigger.",
+        code=pulumi.FileArchive(str(POWERTOOLS_LAYER_ZIP)),
+        compatible_runtimes=[RUNTIME],
+        compatible_architectures=[ARCHITECTURE],
+        opts=pulumi.ResourceOptions(provider=ctx.provider),
     )

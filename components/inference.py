@@ -56,7 +56,6 @@ from components.platform import PlatformComponent, PlatformContext
 ROOT = Path(__file__).resolve().parent.parent
 CAPTURE_PROXY_DIR = ROOT / "lambdas" / "capture_proxy"
 VERIFIER_DIR = ROOT / "lambdas" / "endpoint_verifier"
-POWERTOOLS_LAYER_ZIP = ROOT / "build" / "lambda" / "powertools-layer.zip"
 SAGEMAKER_SERVICE = "sagemaker.amazonaws.com"
 FIREHOSE_SERVICE = "firehose.amazonaws.com"
 EVENTS_SERVICE = "events.amazonaws.com"
@@ -69,6 +68,9 @@ SHADOW_VARIANT = "Shadow"
 CAPTURE_CSV_TYPES = ["text/csv"]
 CAPTURE_JSON_TYPES = ["application/json"]
 DIGEST_LENGTH = 8
+RETRAIN_ALARMS = ("latency",)
+"""The alarms whose firing retrains the served model (the retraining trigger's route): a
+slower model. 5xx and model errors are the container's, which a retrain does not fix."""
 INSTANCE_COUNT_PATH = "productionVariants[0].initialInstanceCount"
 """The configuration input autoscaling owns after creation (`ignoreChanges`)."""
 
@@ -108,6 +110,8 @@ class InferenceArgs:
     """Registry model name to its ECR repository URL (images of `custom` models)."""
     topic_arn: pulumi.Input[str]
     """The platform topic: alarm notifications and verification failures."""
+    powertools_layer_arn: pulumi.Input[str]
+    """The light layer (`functions.powertools_layer`) of the proxy and the verifier."""
     framework_images: Mapping[str, pulumi.Input[str]] | None = None
     """Model name to the inference image its training pipeline registers (pulled by the model)."""
     resolver: VersionResolver | None = None
@@ -142,6 +146,8 @@ class SageMakerEndpoints(PlatformComponent):
     intended_state_parameters: dict[str, str]
     """Config name to the SSM parameter holding the endpoint's intended state."""
     verifier_function_arn: pulumi.Output[str]
+    model_alarms: dict[str, list[str]]
+    """Model to the names of its endpoints' alarms that retrain it (`RETRAIN_ALARMS`)."""
 
     def __init__(
         self, name: str, args: InferenceArgs, opts: pulumi.ResourceOptions | None = None
@@ -155,6 +161,7 @@ class SageMakerEndpoints(PlatformComponent):
         self.model_versions = {}
         self.capture_proxy_urls = {}
         self.intended_state_parameters = {}
+        self.model_alarms = {}
         self._parameter_prefix = f"/{self._ctx.naming.project}/{self._ctx.naming.stack}/endpoints/"
         self._queue = self._ctx.dead_letter_queue(
             f"{name}-dlq",
@@ -162,7 +169,6 @@ class SageMakerEndpoints(PlatformComponent):
             kms_key_arn=args.kms_key_arn,
             parent=self,
         )
-        self._layer = self._powertools_layer()
         for spec in cfg.inference.endpoints:
             group = args.model_package_groups[spec.model]
             versions = ServedVersions(
@@ -192,17 +198,6 @@ class SageMakerEndpoints(PlatformComponent):
             name=group_name,
             retention_in_days=self._ctx.config.logging.retention_days,
             kms_key_id=self._args.kms_key_arn,
-            opts=self._opts(),
-        )
-
-    def _powertools_layer(self) -> aws.lambda_.LayerVersion:
-        return aws.lambda_.LayerVersion(
-            f"{self._name}-powertools",
-            layer_name=self._physical("powertools", NameKind.LAMBDA_FUNCTION),
-            description="Capture proxy and endpoint verifier: Powertools with pydantic (arm64).",
-            code=pulumi.FileArchive(str(POWERTOOLS_LAYER_ZIP)),
-            compatible_runtimes=[functions.RUNTIME],
-            compatible_architectures=[functions.ARCHITECTURE],
             opts=self._opts(),
         )
 
@@ -389,6 +384,8 @@ class SageMakerEndpoints(PlatformComponent):
                     opts=self._opts(),
                 )
             )
+            if kind in RETRAIN_ALARMS:
+                self.model_alarms.setdefault(spec.model, []).append(definition["name"])
         return found
 
     def _endpoint_config(
@@ -637,7 +634,7 @@ class SageMakerEndpoints(PlatformComponent):
                         for f in ("proxy.py", "capture_settings.py")
                     }
                 ),
-                layers=[self._layer.arn],
+                layers=[args.powertools_layer_arn],
                 role_arn=role.arn,
                 memory_mb=PROXY_MEMORY_MB,
                 timeout_seconds=PROXY_TIMEOUT_SECONDS,
@@ -720,7 +717,7 @@ class SageMakerEndpoints(PlatformComponent):
                 code=pulumi.AssetArchive(
                     {p.name: pulumi.FileAsset(str(p)) for p in sorted(VERIFIER_DIR.glob("*.py"))}
                 ),
-                layers=[self._layer.arn],
+                layers=[args.powertools_layer_arn],
                 role_arn=role.arn,
                 memory_mb=VERIFIER_MEMORY_MB,
                 timeout_seconds=VERIFIER_TIMEOUT_SECONDS,

@@ -109,7 +109,7 @@ def boto3_resolver(region: str) -> VersionResolver:
         return boto3.client(
             "sagemaker",
             region_name=region,
-            config=Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5),
+            config=Config(retries={"mode": "standard", "total_max_attempts": 5}, connect_timeout=5),
         )
 
     return VersionResolver(factory)

@@ -102,6 +102,8 @@ class EventRouteArgs:
     """`rate(…)` or `cron(…)` for a scheduled rule (then `event_pattern` is None)."""
     target_input: str | None = None
     """Constant JSON the target receives instead of the event."""
+    event_bus_name: pulumi.Input[str] | None = None
+    """The bus the rule watches (the account's default bus when None)."""
 
 
 class EventRoute(pulumi.ComponentResource):
@@ -135,6 +137,7 @@ class EventRoute(pulumi.ComponentResource):
                 else None
             ),
             schedule_expression=args.schedule_expression,
+            event_bus_name=args.event_bus_name,
             state="ENABLED",
             opts=ctx.child_opts(self),
         )
@@ -155,6 +158,7 @@ class EventRoute(pulumi.ComponentResource):
         aws.cloudwatch.EventTarget(
             f"{name}-target",
             rule=self._rule.name,
+            event_bus_name=args.event_bus_name,
             arn=args.target_arn,
             input=args.target_input,
             retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(

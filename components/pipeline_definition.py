@@ -363,6 +363,8 @@ def _training_definition(inputs: TrainingPipelineInputs) -> str:  # noqa: PLR091
         name="TrainingInstanceType", default_value=inputs.training_instance_type
     )
     trigger_reason = ParameterString(name="TriggerReason", default_value="manual")
+    # What the retraining trigger saw: the drift report's URI, the alarm, the request.
+    trigger_detail = ParameterString(name="TriggerDetail", default_value="none")
 
     # ---- ValidateData: schema check, seeded split, drift baseline -------------------------------
     validator = _processor(inputs, session, processing_image_uri(inputs), isolated=True)
@@ -425,6 +427,7 @@ def _training_definition(inputs: TrainingPipelineInputs) -> str:  # noqa: PLR091
             "MLFLOW_EXPERIMENT_NAME": inputs.pipeline_name,
             "MLOPS_PIPELINE_EXECUTION_ID": ExecutionVariables.PIPELINE_EXECUTION_ID,
             "MLOPS_TRIGGER_REASON": trigger_reason,
+            "MLOPS_TRIGGER_DETAIL": trigger_detail,
         }
     hyperparameters: dict[str, Any] = {"target": inputs.target, **inputs.hyperparameters}
     estimator = Estimator(
@@ -560,6 +563,7 @@ def _training_definition(inputs: TrainingPipelineInputs) -> str:  # noqa: PLR091
             customer_metadata_properties={
                 "mlops:drift-baseline": baseline_uri,
                 "mlops:trigger-reason": trigger_reason,
+                "mlops:trigger-detail": trigger_detail,
                 "mlops:pipeline-execution": ExecutionVariables.PIPELINE_EXECUTION_ARN,
                 "mlops:metric": inputs.metric_name,
             },
@@ -604,7 +608,7 @@ def _training_definition(inputs: TrainingPipelineInputs) -> str:  # noqa: PLR091
 
     pipeline = Pipeline(
         name=inputs.pipeline_name,
-        parameters=[data_uri, instance_type, trigger_reason, window_end],
+        parameters=[data_uri, instance_type, trigger_reason, trigger_detail, window_end],
         steps=[validate, train, evaluate, check],
         sagemaker_session=session,
     )

@@ -6,6 +6,7 @@ capability whose config section is disabled (or not built yet) registers nothing
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -16,6 +17,7 @@ from components.config import PlatformConfig, load_platform_config
 from components.data_lake import DataLake, DataLakeArgs
 from components.drift import DriftMonitor, DriftMonitorArgs
 from components.feature_store import FeatureStore, FeatureStoreArgs
+from components.functions import powertools_layer
 from components.inference import InferenceArgs, SageMakerEndpoints
 from components.kms import PlatformKey, PlatformKeyArgs
 from components.model_registry import ModelRegistry, ModelRegistryArgs
@@ -27,6 +29,7 @@ from components.notifications import (
     PlatformTopicArgs,
 )
 from components.platform import PlatformContext, aws_provider, partition_for
+from components.retraining import RetrainingArgs, RetrainingTrigger, monthly_budget_name
 from components.training import TrainingPipelines, TrainingPipelinesArgs
 
 STACK_CONFIG_DIR = "stacks"
@@ -56,49 +59,110 @@ def main() -> None:
         partition=partition_for(cfg.region),
         account_id=identity.account_id,
     )
-    key = PlatformKey("platform", PlatformKeyArgs(context=ctx))
+    platform = Platform(ctx, PlatformKey("platform", PlatformKeyArgs(context=ctx)))
+    platform.build()
 
-    pulumi.export("environment", cfg.environment)
-    pulumi.export("region", cfg.region)
-    pulumi.export("kmsKeyArn", key.key_arn)
-    pulumi.export("kmsKeyAlias", key.alias_name)
 
+@dataclass
+class Platform:
+    """The capabilities of one stack, built in dependency order; each one that is disabled in
+    config (or lacks what it builds on) registers nothing."""
+
+    ctx: PlatformContext
+    key: PlatformKey
     lake: DataLake | None = None
-    if cfg.data_lake.enabled:
-        lake = DataLake(
-            "lake", DataLakeArgs(context=ctx, kms_key_arn=key.key_arn, account_id=ctx.account_id)
+    topic: PlatformTopic | None = None
+    registry: ModelRegistry | None = None
+    training: TrainingPipelines | None = None
+    endpoints: SageMakerEndpoints | None = None
+    bus: PlatformEventBus | None = None
+    _layer: aws.lambda_.LayerVersion | None = field(default=None, repr=False)
+
+    @property
+    def cfg(self) -> PlatformConfig:
+        return self.ctx.config
+
+    def build(self) -> None:
+        cfg = self.cfg
+        pulumi.export("environment", cfg.environment)
+        pulumi.export("region", cfg.region)
+        pulumi.export("kmsKeyArn", self.key.key_arn)
+        pulumi.export("kmsKeyAlias", self.key.alias_name)
+        if cfg.data_lake.enabled:
+            self._data_lake()
+        if cfg.feature_store.enabled:
+            self._feature_store()
+        if cfg.model_registry.enabled:
+            self._registry()
+        if cfg.training.enabled:
+            self._training()
+        if cfg.inference.enabled:
+            self._inference()
+        if cfg.drift.enabled:
+            self._drift()
+        if cfg.retraining.enabled:
+            self._retraining()
+
+    def powertools_layer_arn(self) -> pulumi.Output[str]:
+        """The light Lambda layer, created once for the functions that use it."""
+        if self._layer is None:
+            self._layer = powertools_layer(self.ctx)
+        return self._layer.arn
+
+    def event_bus(self) -> PlatformEventBus:
+        """The platform bus, created once for the capabilities that put or read events."""
+        if self.bus is None:
+            self.bus = PlatformEventBus(
+                "platform-bus",
+                PlatformEventBusArgs(
+                    context=self.ctx, archive_days=self.cfg.logging.retention_days
+                ),
+            )
+            pulumi.export("platformEventBus", self.bus.bus_name)
+        return self.bus
+
+    def _data_lake(self) -> None:
+        ctx = self.ctx
+        lake = self.lake = DataLake(
+            "lake",
+            DataLakeArgs(context=ctx, kms_key_arn=self.key.key_arn, account_id=ctx.account_id),
         )
         pulumi.export("buckets", {role: b.bucket_name for role, b in lake.buckets.items()})
         pulumi.export("glueDatabase", lake.glue_database_name)
         pulumi.export("athenaWorkgroup", lake.athena_workgroup_name)
         pulumi.export("dvcRemote", lake.dvc_remote)
 
-    if cfg.feature_store.enabled and lake is not None:
+    def _feature_store(self) -> None:
+        if self.lake is None:
+            return
         features = FeatureStore(
             "features",
             FeatureStoreArgs(
-                context=ctx,
-                kms_key_arn=key.key_arn,
-                bucket_name=lake.buckets["features"].bucket_name,
-                glue_database_name=lake.glue_database_name,
-                account_id=ctx.account_id,
+                context=self.ctx,
+                kms_key_arn=self.key.key_arn,
+                bucket_name=self.lake.buckets["features"].bucket_name,
+                glue_database_name=self.lake.glue_database_name,
+                account_id=self.ctx.account_id,
             ),
         )
         pulumi.export("featureGroups", features.feature_group_names)
 
-    if cfg.model_registry.enabled and lake is not None:
-        topic = PlatformTopic(
+    def _registry(self) -> None:
+        if self.lake is None:
+            return
+        ctx = self.ctx
+        topic = self.topic = PlatformTopic(
             "platform-events",
-            PlatformTopicArgs(context=ctx, kms_key_arn=key.key_arn, account_id=ctx.account_id),
+            PlatformTopicArgs(context=ctx, kms_key_arn=self.key.key_arn, account_id=ctx.account_id),
         )
-        registry = ModelRegistry(
+        registry = self.registry = ModelRegistry(
             "registry",
             ModelRegistryArgs(
                 context=ctx,
-                kms_key_arn=key.key_arn,
+                kms_key_arn=self.key.key_arn,
                 topic_arn=topic.topic_arn,
                 account_id=ctx.account_id,
-                artifact_bucket_name=lake.buckets["model-artifacts"].bucket_name,
+                artifact_bucket_name=self.lake.buckets["model-artifacts"].bucket_name,
             ),
         )
         pulumi.export("platformTopicArn", topic.topic_arn)
@@ -108,82 +172,98 @@ def main() -> None:
         pulumi.export("modelApprovalRule", registry.approval_rule_name)
         pulumi.export("initialModelApprovalStatus", registry.initial_approval_status)
 
-        training: TrainingPipelines | None = None
-        if cfg.training.enabled:
-            training = TrainingPipelines(
-                "training",
-                TrainingPipelinesArgs(
-                    context=ctx,
-                    kms_key_arn=key.key_arn,
-                    data_bucket=lake.buckets["curated"].bucket_name,
-                    artifact_bucket=lake.buckets["model-artifacts"].bucket_name,
-                    model_package_groups=registry.group_names,
-                    repository_urls=registry.repository_urls,
-                    topic_arn=topic.topic_arn,
-                    approval_status=registry.initial_approval_status,
-                ),
-            )
-            pulumi.export("trainingPipelines", training.pipeline_names)
-            pulumi.export("trainingPipelineArns", training.pipeline_arns)
-            if training.batch_pipeline_names:
-                pulumi.export("batchTransformPipelines", training.batch_pipeline_names)
-            if training.mlflow_tracking_server_url is not None:
-                pulumi.export("mlflowTrackingServerUrl", training.mlflow_tracking_server_url)
-
-        if cfg.inference.enabled:
-            _inference(ctx, key=key, lake=lake, registry=registry, topic=topic, training=training)
-
-    if cfg.drift.enabled and lake is not None:
-        bus = PlatformEventBus(
-            "platform-bus",
-            PlatformEventBusArgs(context=ctx, archive_days=cfg.logging.retention_days),
+    def _training(self) -> None:
+        if self.lake is None or self.registry is None or self.topic is None:
+            return
+        training = self.training = TrainingPipelines(
+            "training",
+            TrainingPipelinesArgs(
+                context=self.ctx,
+                kms_key_arn=self.key.key_arn,
+                data_bucket=self.lake.buckets["curated"].bucket_name,
+                artifact_bucket=self.lake.buckets["model-artifacts"].bucket_name,
+                model_package_groups=self.registry.group_names,
+                repository_urls=self.registry.repository_urls,
+                topic_arn=self.topic.topic_arn,
+                approval_status=self.registry.initial_approval_status,
+            ),
         )
+        pulumi.export("trainingPipelines", training.pipeline_names)
+        pulumi.export("trainingPipelineArns", training.pipeline_arns)
+        if training.batch_pipeline_names:
+            pulumi.export("batchTransformPipelines", training.batch_pipeline_names)
+        if training.mlflow_tracking_server_url is not None:
+            pulumi.export("mlflowTrackingServerUrl", training.mlflow_tracking_server_url)
+
+    def _inference(self) -> None:
+        """The SageMaker endpoints, their capture and verification, and their outputs."""
+        if self.lake is None or self.registry is None or self.topic is None:
+            return
+        endpoints = self.endpoints = SageMakerEndpoints(
+            "inference",
+            InferenceArgs(
+                context=self.ctx,
+                kms_key_arn=self.key.key_arn,
+                capture_bucket=self.lake.buckets["capture"].bucket_name,
+                artifact_bucket=self.lake.buckets["model-artifacts"].bucket_name,
+                model_package_groups=self.registry.group_names,
+                repository_urls=self.registry.repository_urls,
+                topic_arn=self.topic.topic_arn,
+                powertools_layer_arn=self.powertools_layer_arn(),
+                framework_images=self.training.inference_images if self.training else None,
+            ),
+        )
+        pulumi.export("endpoints", endpoints.endpoint_names)
+        pulumi.export("endpointConfigs", endpoints.endpoint_config_names)
+        pulumi.export("endpointModelVersions", endpoints.model_versions)
+        pulumi.export("endpointIntendedState", endpoints.intended_state_parameters)
+        pulumi.export("endpointVerifierFunction", endpoints.verifier_function_arn)
+        if endpoints.capture_proxy_urls:
+            pulumi.export("captureProxyUrls", endpoints.capture_proxy_urls)
+
+    def _drift(self) -> None:
+        if self.lake is None:
+            return
+        bus = self.event_bus()
         drift = DriftMonitor(
             "drift",
             DriftMonitorArgs(
-                context=ctx,
-                kms_key_arn=key.key_arn,
-                capture_bucket=lake.buckets["capture"].bucket_name,
-                baseline_bucket=lake.buckets["model-artifacts"].bucket_name,
-                reports_bucket=lake.buckets["reports"].bucket_name,
+                context=self.ctx,
+                kms_key_arn=self.key.key_arn,
+                capture_bucket=self.lake.buckets["capture"].bucket_name,
+                baseline_bucket=self.lake.buckets["model-artifacts"].bucket_name,
+                reports_bucket=self.lake.buckets["reports"].bucket_name,
                 event_bus_name=bus.bus_name,
                 event_bus_arn=bus.bus_arn,
             ),
         )
-        pulumi.export("platformEventBus", bus.bus_name)
         pulumi.export("driftCheckFunction", drift.check_function_arn)
         pulumi.export("driftDeadLetterQueue", drift.dead_letter_queue_arn)
         if drift.state_machine_arn is not None:
             pulumi.export("driftScaleOutStateMachine", drift.state_machine_arn)
 
-
-def _inference(
-    ctx: PlatformContext,
-    *,
-    key: PlatformKey,
-    lake: DataLake,
-    registry: ModelRegistry,
-    topic: PlatformTopic,
-    training: TrainingPipelines | None,
-) -> None:
-    """The SageMaker endpoints, their capture and verification, and their outputs."""
-    endpoints = SageMakerEndpoints(
-        "inference",
-        InferenceArgs(
-            context=ctx,
-            kms_key_arn=key.key_arn,
-            capture_bucket=lake.buckets["capture"].bucket_name,
-            artifact_bucket=lake.buckets["model-artifacts"].bucket_name,
-            model_package_groups=registry.group_names,
-            repository_urls=registry.repository_urls,
-            topic_arn=topic.topic_arn,
-            framework_images=training.inference_images if training else None,
-        ),
-    )
-    pulumi.export("endpoints", endpoints.endpoint_names)
-    pulumi.export("endpointConfigs", endpoints.endpoint_config_names)
-    pulumi.export("endpointModelVersions", endpoints.model_versions)
-    pulumi.export("endpointIntendedState", endpoints.intended_state_parameters)
-    pulumi.export("endpointVerifierFunction", endpoints.verifier_function_arn)
-    if endpoints.capture_proxy_urls:
-        pulumi.export("captureProxyUrls", endpoints.capture_proxy_urls)
+    def _retraining(self) -> None:
+        if self.lake is None or self.registry is None or self.topic is None:
+            return
+        if self.training is None:
+            return
+        bus = self.event_bus()
+        trigger = RetrainingTrigger(
+            "retraining",
+            RetrainingArgs(
+                context=self.ctx,
+                kms_key_arn=self.key.key_arn,
+                topic_arn=self.topic.topic_arn,
+                event_bus_name=bus.bus_name,
+                event_bus_arn=bus.bus_arn,
+                pipeline_names=self.training.pipeline_names,
+                data_bucket=self.lake.buckets["curated"].bucket_name,
+                model_package_groups=self.registry.group_names,
+                alarm_names=self.endpoints.model_alarms if self.endpoints else {},
+                powertools_layer_arn=self.powertools_layer_arn(),
+                budget_name=monthly_budget_name(self.ctx.naming) if self.cfg.cost.enabled else None,
+            ),
+        )
+        pulumi.export("retrainingTrigger", trigger.function_arn)
+        pulumi.export("retrainingDecisions", trigger.table_name)
+        pulumi.export("retrainingDeadLetterQueue", trigger.dead_letter_queue_arn)

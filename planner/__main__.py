@@ -3,6 +3,9 @@
 `python -m planner config-reference [--update README.md]` prints (or rewrites in place) the
 README's generated configuration reference and policy table.
 
+`python -m planner promote STACK MODEL VERSION` pins VERSION for MODEL's endpoints in the stack
+file (what the promotion pull request changes; see planner/promote.py).
+
 Exit codes: 0 planned with no mandatory violation; 2 invalid stack configuration (nothing was
 registered); 3 a mandatory policy violation; 1 the program failed otherwise.
 """
@@ -104,7 +107,24 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("--out", type=Path, default=PROJECT_DIR / "build" / "plan")
     ref = sub.add_parser("config-reference", help="print the generated configuration reference")
     ref.add_argument("--update", type=Path, metavar="README", help="rewrite it in this file")
+    promo = sub.add_parser("promote", help="pin a model version in a stack file (validated)")
+    promo.add_argument("stack", metavar="STACK")
+    promo.add_argument("model", metavar="MODEL")
+    promo.add_argument("version", metavar="VERSION", type=int)
     args = parser.parse_args(argv)
+    if args.command == "promote":
+        from planner.promote import PromotionError, promote
+
+        try:
+            done = promote(PROJECT_DIR, args.stack, args.model, args.version)
+        except PromotionError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+        print(
+            f"{done.stack_file.name}: {done.model} pinned to version {done.version} "
+            f"({done.changed} value(s) changed)"
+        )
+        return 0
     if args.command == "config-reference":
         from planner.docs import (
             POLICY_BEGIN,

@@ -246,6 +246,13 @@ class PlatformMocks(Mocks):
                 "arn": f"arn:{self.partition}:{service}:{self.region}:{self.account_id}:"
                 f"{resource}/{physical}"
             }
+            bus = inputs.get("eventBusName")
+            if args.typ == "aws:cloudwatch/eventRule:EventRule" and bus and bus != "default":
+                # A rule on a custom bus: `rule/<bus>/<rule>`.
+                extra["arn"] = (
+                    f"arn:{self.partition}:{service}:{self.region}:{self.account_id}:"
+                    f"rule/{bus}/{physical}"
+                )
             if args.typ == "aws:lambda/functionUrl:FunctionUrl":
                 url_id = uuid.uuid5(uuid.NAMESPACE_URL, seed).hex
                 extra = {

@@ -114,7 +114,7 @@ def _pinned_pulumi_sdk() -> str:
 
 def test_workflows_exist() -> None:
     names = {p.name for p in _workflow_files()}
-    assert {"preview.yml", "deploy.yml"} <= names
+    assert {"preview.yml", "deploy.yml", "promote.yml"} <= names
 
 
 def test_actionlint_accepts_every_workflow() -> None:
@@ -309,7 +309,37 @@ def test_deploy_only_ever_deploys_main(deploy: dict[Any, Any]) -> None:
 # --- both -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["preview.yml", "deploy.yml"])
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_deploy_verifies_the_endpoints_after_each_up(deploy: dict[Any, Any], stack: str) -> None:
+    steps = deploy["jobs"][stack]["steps"]
+    names = [s.get("name") for s in steps]
+    verify = steps[names.index("Verify the endpoints run what was deployed")]
+    assert names.index("pulumi up") < names.index("Verify the endpoints run what was deployed")
+    assert "lambdas/endpoint_verifier/verifier.py" in verify["run"]
+    assert f"--prefix /mlops-platform/{stack}/endpoints/" in verify["run"]
+    # A stack without endpoints passes; a mismatch or an endpoint still updating fails the job.
+    assert "--allow-none" in verify["run"]
+    assert "--wait-seconds 1800" in verify["run"]
+
+
+# --- promote.yml ------------------------------------------------------------------------------
+
+
+def test_promotion_opens_a_pull_request_from_the_dispatch() -> None:
+    promote = _load("promote.yml")
+    assert promote[True] == {"repository_dispatch": {"types": ["model-approved"]}}
+    assert promote["permissions"] == {}
+    (job,) = promote["jobs"].values()
+    assert job["permissions"] == {"contents": "write", "pull-requests": "write"}
+    runs = "\n".join(step.get("run", "") for step in job["steps"])
+    assert 'planner promote staging "$MODEL" "$VERSION"' in runs
+    assert "gh pr create --base main" in runs
+    # The payload is data: it reaches the shell only through the environment.
+    assert "github.event.client_payload" not in runs
+    assert job["env"]["MODEL"] == "${{ github.event.client_payload.model }}"
+
+
+@pytest.mark.parametrize("name", ["preview.yml", "deploy.yml", "promote.yml"])
 def test_actions_are_pinned_and_python_is_311(name: str) -> None:
     workflow = _load(name)
     for job in workflow["jobs"].values():

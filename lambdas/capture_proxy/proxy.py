@@ -47,7 +47,7 @@ tracer = Tracer(service=SERVICE)
 runtime = boto3.client(
     "sagemaker-runtime",
     config=Config(
-        retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=70
+        retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=5, read_timeout=70
     ),
 )
 # PutRecord sits on the request's path: short timeouts and one retry, so a slow Firehose costs
@@ -55,7 +55,7 @@ runtime = boto3.client(
 firehose = boto3.client(
     "firehose",
     config=Config(
-        retries={"mode": "standard", "max_attempts": 2}, connect_timeout=2, read_timeout=3
+        retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=2, read_timeout=3
     ),
 )
 

@@ -68,7 +68,7 @@ tracer = Tracer(service=SERVICE)
 # before they reach the verifier, which then reports that endpoint as `error`. Describe calls
 # answer in well under a second; the timeouts only stop a hung connection eating the function.
 BOTO_CONFIG: Final = Config(
-    retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=15
+    retries={"mode": "standard", "total_max_attempts": 5}, connect_timeout=5, read_timeout=15
 )
 
 Outcome = Literal["match", "mismatch", "in-progress", "error", "invalid", "skipped"]

@@ -869,12 +869,18 @@ def plan_dev_expecting_error(
     overrides: dict[str, Any], remove: tuple[str, ...] = ()
 ) -> tuple[ConfigError, list[Registration]]:
     registered: list[Registration] = []
-    # Drift checks, training and inference depend on the lake and the registry; the cases here
-    # change those sections, so they start from dev without any of the three
-    # (test_config_drift.py, test_config_training.py and test_config_inference.py cover them).
-    # A case about inference replaces the whole section in its own overrides.
+    # Drift checks, training, inference and retraining depend on the lake and the registry (and
+    # retraining on training); the cases here change those sections, so they start from dev
+    # without any of the four (test_config_drift.py, test_config_training.py,
+    # test_config_inference.py and test_retraining_component.py cover them). A case about
+    # inference or retraining replaces the whole section in its own overrides.
     off = {"enabled": False}
-    base = {f"{NS}drift": off, f"{NS}training": off, f"{NS}inference": off}
+    base = {
+        f"{NS}drift": off,
+        f"{NS}training": off,
+        f"{NS}inference": off,
+        f"{NS}retraining": off,
+    }
     with pytest.raises(ConfigError) as caught:
         plan_with("dev", {**base, **overrides}, remove, registered)
     return caught.value, registered
@@ -1135,12 +1141,14 @@ def test_model_name_too_long_for_a_long_stack_name() -> None:
     package group, leaving 25 for the model name.
     """
     stack = "sandbox-experiments-eu"
-    off = {"enabled": False}  # drift, training and inference refer to the shipped model
+    # drift, training, inference and retraining refer to the shipped model (or need training)
+    off = {"enabled": False}
     values = dev_values(
         modelRegistry={"enabled": True, "models": [{"name": "x" * 25}]},
         drift=off,
         training=off,
         inference=off,
+        retraining=off,
     )
     assert load_platform_config(values, stack).model_registry.models[0].name == "x" * 25
 
@@ -1150,6 +1158,7 @@ def test_model_name_too_long_for_a_long_stack_name() -> None:
         drift=off,
         training=off,
         inference=off,
+        retraining=off,
     )
     with pytest.raises(ConfigError) as caught:
         load_platform_config(values, stack)
@@ -1310,7 +1319,11 @@ def test_unset_keys_take_the_model_defaults() -> None:
     assert dev.feature_store.feature_groups[0].offline_store.enabled is True
     assert dev.model_registry.promotion_account_id is None
     assert dev.training.instance_count == 1
-    assert dev.retraining.enabled is False
+    # dev enables retraining and sets its budget share, cooldown and cap; the rest is default.
+    assert dev.retraining.audit_retention_days == 400
+    assert dev.retraining.reserved_concurrency == 5
+    assert dev.retraining.promotion.github_repository is None
+    assert dev.retraining.promotion.token_secret_arn is None
     prod = load("prod")
     assert prod.data_lake.noncurrent_version_expiration_days is None
     assert prod.data_lake.force_destroy is False

@@ -72,7 +72,8 @@ def test_thresholds_reach_the_engine_in_its_own_key_names() -> None:
 
 
 def test_monitor_of_an_undeclared_model() -> None:
-    assert problems(drift=drift(monitor(model="fraud"))) == [
+    # With retraining on, the model would also lack a training pipeline (a problem of its own).
+    assert problems(drift=drift(monitor(model="fraud")), retraining={"enabled": False}) == [
         line(
             "drift.monitors[0].model",
             "not a model of modelRegistry.models",
@@ -99,9 +100,10 @@ def test_drift_needs_the_lake_and_the_registry() -> None:
         modelRegistry={"enabled": False},
         featureStore={"enabled": False},
         dataLake={"enabled": False},
-        # Training and inference need them too, and say so in problems of their own.
+        # Training, inference and retraining need them too, and say so in problems of their own.
         training={"enabled": False},
         inference={"enabled": False},
+        retraining={"enabled": False},
     )
     assert found == [
         line(

@@ -390,8 +390,10 @@ def test_inference_needs_the_lake_and_the_registry() -> None:
         modelRegistry={"enabled": False},
         featureStore={"enabled": False},
         dataLake={"enabled": False},
+        # Drift, training and retraining need them too, and say so in problems of their own.
         drift={"enabled": False},
         training={"enabled": False},
+        retraining={"enabled": False},
     )
     assert found == [
         line(

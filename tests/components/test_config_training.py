@@ -27,6 +27,10 @@ NO_REPOSITORY = str(Path(__file__).parent / "no-such-repository" / "stacks")
 """A stack config dir whose parent has no `pipelines/` folder: the entry point is not looked
 for (tests of that rule use a temporary repository)."""
 
+OFF = {"enabled": False}
+"""A section switched off (retraining, whose own rules tests/components/test_config.py and
+test_retraining_component.py cover)."""
+
 TRAINING_TYPES = (
     "a SageMaker training instance type, e.g. ml.m5.xlarge, ml.c5.2xlarge, ml.g5.xlarge"
 )
@@ -144,7 +148,8 @@ def test_accepted_pipelines(fields: dict[str, Any]) -> None:
 
 def test_pipelines_of_a_disabled_section_are_not_judged() -> None:
     section = training(pipeline(framework="mxnet"), enabled=False, instanceType="ml.t2.medium")
-    assert load(training=section).training.enabled is False
+    # Retraining needs training, and says so in a problem of its own.
+    assert load(training=section, retraining=OFF).training.enabled is False
 
 
 def test_sagemaker_data_is_read_only_when_training_is_enabled() -> None:
@@ -156,7 +161,7 @@ def test_sagemaker_data_is_read_only_when_training_is_enabled() -> None:
         sagemaker_catalog.transform_instance_types,
     ):
         cached.cache_clear()
-    load(training=training(pipeline(), enabled=False))
+    load(training=training(pipeline(), enabled=False), retraining=OFF)
     assert sagemaker_catalog._service_shapes.cache_info().currsize == 0
     assert sagemaker_catalog._framework_config.cache_info().currsize == 0
     load(training=training(pipeline()))
@@ -171,9 +176,11 @@ def test_training_needs_the_registry() -> None:
     found = problems(
         training=training(pipeline()),
         modelRegistry={"enabled": False},
-        # Drift checks and inference need the registry too, and say so in problems of their own.
+        # Drift checks, inference and retraining need the registry too, and say so in problems
+        # of their own.
         drift={"enabled": False},
         inference={"enabled": False},
+        retraining=OFF,
     )
     assert found == [
         line(
@@ -192,9 +199,11 @@ def test_training_needs_the_lake_and_the_registry() -> None:
         modelRegistry={"enabled": False},
         dataLake={"enabled": False},
         featureStore={"enabled": False},
-        # Drift checks and inference need them too, and say so in problems of their own.
+        # Drift checks, inference and retraining need them too, and say so in problems of their
+        # own.
         drift={"enabled": False},
         inference={"enabled": False},
+        retraining=OFF,
     )
     assert found == [
         line(
@@ -234,7 +243,8 @@ def test_retraining_without_registry_names_both_sections() -> None:
 
 
 def test_mlflow_needs_training() -> None:
-    assert problems(training={"mlflow": {"enabled": True}}) == [
+    # Retraining needs training too, and says so in a problem of its own.
+    assert problems(training={"mlflow": {"enabled": True}}, retraining=OFF) == [
         line(
             "training.mlflow.enabled",
             "the tracking server records training runs, and training is disabled",
@@ -245,7 +255,8 @@ def test_mlflow_needs_training() -> None:
 
 
 def test_pipeline_of_an_undeclared_model() -> None:
-    assert problems(training=training(pipeline(model="fraud"))) == [
+    # With retraining on, dev's churn monitor would also lack a pipeline (a problem of its own).
+    assert problems(training=training(pipeline(model="fraud")), retraining=OFF) == [
         line(f"{P0}.model", "not a model of modelRegistry.models", "'fraud'", "one of churn")
     ]
 
@@ -441,7 +452,8 @@ def test_sklearn_trains_on_one_instance() -> None:
 
 @pytest.mark.parametrize("instance_type", ["ml.t2.medium", "ml.m5.huge", "ml.inf2.xlarge"])
 def test_instance_types_sagemaker_does_not_train_on(instance_type: str) -> None:
-    assert problems(training=training(instanceType=instance_type)) == [
+    # Without pipelines, retraining would refuse dev's churn monitor in a problem of its own.
+    assert problems(training=training(instanceType=instance_type), retraining=OFF) == [
         line(
             "training.instanceType",
             "not an instance type SageMaker offers for training jobs",
@@ -461,7 +473,9 @@ def test_instance_types_sagemaker_does_not_train_on(instance_type: str) -> None:
 
 
 def test_processing_instance_type() -> None:
-    assert problems(training=training(processingInstanceType="ml.p5.48xlarge")) == [
+    # Without pipelines, retraining would refuse dev's churn monitor in a problem of its own.
+    section = training(processingInstanceType="ml.p5.48xlarge")
+    assert problems(training=section, retraining=OFF) == [
         line(
             "training.processingInstanceType",
             "not an instance type SageMaker offers for processing jobs",

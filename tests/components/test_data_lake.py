@@ -317,6 +317,7 @@ def test_lake_disabled_registers_no_storage(plan_stack: Callable[..., Plan]) -> 
             "mlops-platform:drift": {"enabled": False},
             "mlops-platform:training": {"enabled": False},
             "mlops-platform:inference": {"enabled": False},
+            "mlops-platform:retraining": {"enabled": False},
         },
     )
     assert not [r for r in plan.registrations if r.type.startswith(("aws:s3", "aws:glue"))]

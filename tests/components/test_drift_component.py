@@ -403,10 +403,11 @@ def test_drift_disabled_registers_nothing_of_it(plan_stack: Callable[..., Plan])
     plan = plan_stack("dev", {"mlops-platform:drift": {"enabled": False}})
     assert not plan.by_type("mlops:drift:DriftMonitor")
     assert not [r for r in plan.registrations if r.name.startswith("drift-")]
-    # Inference still deploys its functions (the verifier, dev's capture proxy); nothing else does.
+    # Inference (the verifier, dev's capture proxy) and retraining (its trigger) still deploy
+    # their functions, on the stack's one shared layer; nothing else does.
     functions = [r for r in plan.registrations if r.type.startswith(("aws:lambda", "aws:sfn"))]
-    assert functions
-    assert all(r.name.startswith("inference-") for r in functions)
+    assert {r.name.split("-", 1)[0] for r in functions} == {"inference", "retraining", "powertools"}
+    assert [r.name for r in functions if r.name.startswith("powertools")] == ["powertools-layer"]
     assert not plan.by_type(SCHEDULE)
     assert "driftCheckFunction" not in plan.outputs
 

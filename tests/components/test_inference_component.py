@@ -729,8 +729,12 @@ NETWORK = {
 def test_models_join_the_stacks_vpc_with_a_closed_security_group(
     plan_stack: Callable[..., Plan],
 ) -> None:
-    # Without security groups of its own; training (whose SDK then refuses the VPC) is off.
-    plan = plan_stack("staging", {f"{NS}network": NETWORK, f"{NS}training": {"enabled": False}})
+    # Without security groups of its own; training (whose SDK then refuses the VPC) is off, and
+    # so is retraining, which needs training.
+    off = {"enabled": False}
+    plan = plan_stack(
+        "staging", {f"{NS}network": NETWORK, f"{NS}training": off, f"{NS}retraining": off}
+    )
     group = named(plan, "inference-churn-model-sg")
     assert group.inputs["vpcId"] == NETWORK["vpcId"]
     assert group.inputs["ingress"] == []

@@ -112,8 +112,11 @@ def record_plan(
     monkeypatch: pytest.MonkeyPatch, stack: str, overrides: dict[str, Any] | None = None
 ) -> Recorded:
     """Plan `stack` while keeping every resource's mocked outputs. Training is off: its
-    failure route and queues are of the same types as the registry's (tests/training)."""
-    overrides = {f"{NS}training": {"enabled": False}, **(overrides or {})}
+    failure route and queues are of the same types as the registry's (tests/training). So is
+    retraining, which needs training and has routes and queues of its own
+    (tests/components/test_retraining_component.py)."""
+    off = {"enabled": False}
+    overrides = {f"{NS}training": off, f"{NS}retraining": off, **(overrides or {})}
     answers: dict[tuple[str, str], dict[str, Any]] = {}
     original = PlatformMocks.new_resource
 
@@ -139,7 +142,8 @@ def recorded() -> Iterator[dict[str, Recorded]]:
 
 @pytest.fixture(scope="module")
 def plans(recorded: dict[str, Recorded]) -> dict[str, Plan]:
-    """The shipped stacks without training (see `record_plan`), for this module."""
+    """The shipped stacks without training and retraining (see `record_plan`), for this
+    module."""
     return {stack: run.plan for stack, run in recorded.items()}
 
 
@@ -453,7 +457,11 @@ def test_two_models_get_two_groups_two_repositories_and_one_rule(
         {"name": "anomaly"},
     ]
     section = registry_section("dev", models=models)
-    plan = plan_stack("dev", {f"{NS}modelRegistry": section, f"{NS}training": {"enabled": False}})
+    off = {"enabled": False}  # retraining needs training
+    plan = plan_stack(
+        "dev",
+        {f"{NS}modelRegistry": section, f"{NS}training": off, f"{NS}retraining": off},
+    )
 
     groups = {g.inputs["modelPackageGroupName"]: g for g in plan.by_type(GROUP)}
     assert {name: g.inputs["modelPackageGroupDescription"] for name, g in groups.items()} == {
@@ -497,6 +505,7 @@ def test_disabled_registry_registers_no_registry_resource_and_no_topic(
             f"{NS}drift": {"enabled": False},
             f"{NS}training": {"enabled": False},
             f"{NS}inference": {"enabled": False},
+            f"{NS}retraining": {"enabled": False},
         },
     )
     present = sorted({r.type for r in plan.registrations} & set(REGISTRY_TYPES))

@@ -119,7 +119,15 @@ def test_platform_key(
 
 DISABLED = {
     f"mlops-platform:{section}": {"enabled": False}
-    for section in ("dataLake", "featureStore", "modelRegistry", "drift", "training", "inference")
+    for section in (
+        "dataLake",
+        "featureStore",
+        "modelRegistry",
+        "drift",
+        "training",
+        "inference",
+        "retraining",
+    )
 }
 
 
@@ -137,12 +145,14 @@ COMPONENTS = {
     "mlops:features:FeatureStore": 1,
     "mlops:notifications:PlatformTopic": 1,
     "mlops:registry:ModelRegistry": 1,
-    # registry approvals, training failures, inference's endpoint-state and hourly verification
-    "mlops:notifications:EventRoute": 4,
+    # registry approvals, training failures, inference's endpoint-state and hourly verification,
+    # and retraining's four: drift, requests, alarms, approvals
+    "mlops:notifications:EventRoute": 8,
     "mlops:notifications:PlatformEventBus": 1,
     "mlops:drift:DriftMonitor": 1,
     "mlops:training:TrainingPipelines": 1,
     "mlops:inference:SageMakerEndpoints": 1,
+    "mlops:retraining:RetrainingTrigger": 1,
 }
 
 
@@ -187,8 +197,12 @@ def test_cli_writes_resources_json_and_prints_the_summary(tmp_path: Path) -> Non
     document = json.loads((tmp_path / "dev" / "resources.json").read_text())
     assert document["stack"] == "dev"
     # 125 without inference, plus its 39 registrations: the component, its two event routes
-    # and the 36 resources below them (28 direct, 4 under each route).
-    assert document["resourceCount"] == len(document["resources"]) == 164
+    # and the 36 resources below them (28 direct, 4 under each route); the shared Powertools
+    # layer, once inference's, is now the stack's own (`powertools-layer`), so the 39 stay.
+    # Plus retraining's 32: the component, its four event routes (drift, requests, alarms,
+    # approvals) and the 27 resources below them (11 direct: queue, table, role, policy, log
+    # group, function, its async configuration and one permission per route; 4 under each).
+    assert document["resourceCount"] == len(document["resources"]) == 196
     fields = {
         "urn", "type", "name", "parent", "inputs", "protect", "retainOnDelete", "aliases",
         "dependencies", "provider",
@@ -199,12 +213,15 @@ def test_cli_writes_resources_json_and_prints_the_summary(tmp_path: Path) -> Non
     assert "mlops:security:PlatformKey platform  [2 direct, 2 total]" in out
     assert re.search(r"^  aws:kms/key:Key +1$", out, re.MULTILINE)
     assert re.search(r"^  aws:s3/bucket:Bucket +7$", out, re.MULTILINE)
-    assert re.search(r"^  total +144$", out, re.MULTILINE)  # 108 + inference's 36
+    # 108 + inference's 36 (35 below it, plus the layer it used to own) + retraining's 27
+    assert re.search(r"^  total +171$", out, re.MULTILINE)
     assert "mlops:storage:DataLake lake  [2 direct, 57 total]" in out
     assert "mlops:features:FeatureStore features  [3 direct, 3 total]" in out
     assert "mlops:registry:ModelRegistry registry  [3 direct, 7 total]" in out
     assert "mlops:training:TrainingPipelines training  [20 direct, 24 total]" in out
-    assert "mlops:inference:SageMakerEndpoints inference  [28 direct, 36 total]" in out
+    assert "mlops:inference:SageMakerEndpoints inference  [27 direct, 35 total]" in out
+    assert "mlops:retraining:RetrainingTrigger retraining  [11 direct, 27 total]" in out
+    assert re.search(r"^├─ aws:lambda/layerVersion:LayerVersion powertools-layer$", out, re.M)
     assert re.search(r"^    customer-features +mlops-platform-dev-customer-features$", out, re.M)
     assert re.search(r"^    churn +mlops-platform-dev-churn$", out, re.MULTILINE)
     assert re.search(r"^  initialModelApprovalStatus +Approved$", out, re.MULTILINE)

@@ -132,6 +132,7 @@ def test_parameters(doc: dict[str, Any]) -> None:
             "DefaultValue": "ml.m5.2xlarge",
         },
         "TriggerReason": {"Name": "TriggerReason", "Type": "String", "DefaultValue": "manual"},
+        "TriggerDetail": {"Name": "TriggerDetail", "Type": "String", "DefaultValue": "none"},
         "WindowEnd": {"Name": "WindowEnd", "Type": "String", "DefaultValue": "none"},
     }
 
@@ -288,6 +289,7 @@ def test_mlflow_environment() -> None:
         "MLFLOW_EXPERIMENT_NAME": "mlops-platform-zz-churn-training",
         "MLOPS_PIPELINE_EXECUTION_ID": EXECUTION_ID,
         "MLOPS_TRIGGER_REASON": {"Get": "Parameters.TriggerReason"},
+        "MLOPS_TRIGGER_DETAIL": {"Get": "Parameters.TriggerDetail"},
     }
     # Logging to the tracking server needs the network (still in the VPC).
     assert "EnableNetworkIsolation" not in args
@@ -432,6 +434,9 @@ def test_registration(doc: dict[str, Any]) -> None:
     assert args["CustomerMetadataProperties"]["mlops:drift-baseline"] == baseline
     assert args["CustomerMetadataProperties"]["mlops:trigger-reason"] == {
         "Get": "Parameters.TriggerReason"
+    }
+    assert args["CustomerMetadataProperties"]["mlops:trigger-detail"] == {
+        "Get": "Parameters.TriggerDetail"
     }
     assert args["DriftCheckBaselines"]["ModelDataQuality"]["Statistics"] == {
         "ContentType": "application/json",
