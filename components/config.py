@@ -1513,9 +1513,11 @@ def _retraining_checks(cfg: PlatformConfig) -> list[ConfigProblem]:
         return []
     problems: list[ConfigProblem] = []
     pipelines = sorted({p.model for p in cfg.training.pipelines})
+    declared = {m.name for m in cfg.model_registry.models}
     if cfg.drift.enabled and cfg.training.enabled:
         for index, monitor in enumerate(cfg.drift.monitors):
-            if monitor.model not in pipelines:
+            # An undeclared model is reported by the drift rules already.
+            if monitor.model in declared and monitor.model not in pipelines:
                 problems.append(
                     _problem(
                         f"drift.monitors[{index}].model",

@@ -68,6 +68,8 @@ class RetrainingArgs:
     powertools_layer_arn: pulumi.Input[str]
     budget_name: str | None = None
     """The stack's monthly budget; None turns the budget guard off."""
+    watch_drift: bool = True
+    """Route the drift checks' `DriftDetected` events (False when the stack has no checks)."""
 
 
 class RetrainingTrigger(PlatformComponent):
@@ -241,12 +243,6 @@ class RetrainingTrigger(PlatformComponent):
         groups = sorted({args.model_package_groups[m] for m in models})
         routes: list[tuple[str, str, dict[str, Any], pulumi.Input[str] | None]] = [
             (
-                "drift",
-                "Drift detected on a model the trigger retrains.",
-                drift_pattern(models),
-                args.event_bus_name,
-            ),
-            (
                 "requests",
                 "Retraining requested by a person or CI.",
                 request_pattern(models),
@@ -259,6 +255,16 @@ class RetrainingTrigger(PlatformComponent):
                 None,
             ),
         ]
+        if args.watch_drift:
+            routes.insert(
+                0,
+                (
+                    "drift",
+                    "Drift detected on a model the trigger retrains.",
+                    drift_pattern(models),
+                    args.event_bus_name,
+                ),
+            )
         if alarms:
             routes.append(("alarms", "A model's alarm fired.", alarm_pattern(alarms), None))
         for kind, description, pattern, bus in routes:

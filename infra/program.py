@@ -262,6 +262,7 @@ class Platform:
                 alarm_names=self.endpoints.model_alarms if self.endpoints else {},
                 powertools_layer_arn=self.powertools_layer_arn(),
                 budget_name=monthly_budget_name(self.ctx.naming) if self.cfg.cost.enabled else None,
+                watch_drift=self.cfg.drift.enabled,
             ),
         )
         pulumi.export("retrainingTrigger", trigger.function_arn)

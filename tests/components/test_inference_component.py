@@ -554,6 +554,29 @@ def test_verifier_runs_on_state_changes_and_hourly(plans: dict[str, Plan]) -> No
     assert granted["Report"]["Resource"] == [plan.outputs["platformTopicArn"]]
 
 
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_proxy_and_verifier_run_on_the_stacks_shared_layer(
+    plans: dict[str, Plan], stack: str
+) -> None:
+    """The Powertools layer is the stack's (`powertools-layer`, shared with the retraining
+    trigger), not the inference component's: one version per stack."""
+    plan = plans[stack]
+    layer = named(plan, "powertools-layer")
+    assert layer.inputs["layerName"] == f"mlops-platform-{stack}-powertools"
+    assert layer.inputs["compatibleRuntimes"] == ["python3.13"]
+    assert layer.inputs["compatibleArchitectures"] == ["arm64"]
+    assert layer.inputs["code"]["archive"]["path"].endswith("build/lambda/powertools-layer.zip")
+    assert layer.parent.endswith(f"pulumi:pulumi:Stack::mlops-platform-{stack}")
+    assert [r.name for r in plan.by_type(layer.type) if "powertools" in r.name] == [layer.name]
+    arn = f"arn:aws:lambda:{REGION}:{ACCOUNTS[stack]}:layer:mlops-platform-{stack}-powertools:1"
+    # Only dev serves serverless, behind the capture proxy.
+    proxy = ["inference-churn-capture-proxy"] if stack == "dev" else []
+    for name in ["inference-verifier", *proxy]:
+        function = named(plan, name)
+        assert function.inputs["layers"] == [arn], name
+        assert function.property_dependencies["layers"] == [layer.urn], name
+
+
 # ---- serverless capture --------------------------------------------------------------------------
 
 

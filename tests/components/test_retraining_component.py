@@ -301,3 +301,15 @@ def test_a_half_configured_promotion_is_refused(plan_stack: Callable[..., Plan])
         "repository and the secret holding its token (got <missing>); accepted: both "
         "githubRepository and tokenSecretArn, or neither (notify only)"
     ]
+
+
+def test_without_drift_checks_no_drift_route(plan_stack: Callable[..., Plan]) -> None:
+    plan = plan_stack("dev", {f"{NS}drift": {"enabled": False}})
+    routes = {r.name for r in plan.by_type("aws:cloudwatch/eventRule:EventRule")}
+    assert {n for n in routes if n.startswith("retraining-")} == {
+        "retraining-requests-rule",
+        "retraining-approvals-rule",
+        "retraining-alarms-rule",
+    }
+    # The bus still exists: manual requests and decisions use it.
+    assert plan.outputs["platformEventBus"] == "mlops-platform-dev-platform-bus"

@@ -221,7 +221,8 @@ def test_cli_writes_resources_json_and_prints_the_summary(tmp_path: Path) -> Non
     assert "mlops:training:TrainingPipelines training  [20 direct, 24 total]" in out
     assert "mlops:inference:SageMakerEndpoints inference  [27 direct, 35 total]" in out
     assert "mlops:retraining:RetrainingTrigger retraining  [11 direct, 27 total]" in out
-    assert re.search(r"^├─ aws:lambda/layerVersion:LayerVersion powertools-layer$", out, re.M)
+    # The shared layer sits at the top of the tree, under no component.
+    assert re.search(r"^[├└]─ aws:lambda/layerVersion:LayerVersion powertools-layer$", out, re.M)
     assert re.search(r"^    customer-features +mlops-platform-dev-customer-features$", out, re.M)
     assert re.search(r"^    churn +mlops-platform-dev-churn$", out, re.MULTILINE)
     assert re.search(r"^  initialModelApprovalStatus +Approved$", out, re.MULTILINE)
