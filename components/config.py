@@ -633,24 +633,122 @@ class Kubernetes(_Section):
     enabled: bool = Field(default=False, description="Serve models on Kubernetes.")
 
 
-class Monitoring(_Section):
-    """Dashboards, alarms and the platform topic (issue 8)."""
+HttpsUrl = Annotated[
+    str, Field(pattern=r"^https://[A-Za-z0-9.-]+(:\d+)?(/[^\s]*)?$", max_length=2048)
+]
+SnsTopicArn = Annotated[
+    str, Field(pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
+]
 
-    enabled: bool = Field(default=False, description="Create dashboards, alarms and the topic.")
+
+class Monitoring(_Section):
+    """Dashboards, alarms and who hears about them (components/monitoring.py)."""
+
+    enabled: bool = Field(default=False, description="Create the dashboards and alarms.")
     alarm_emails: Annotated[list[Email], MaxLen(20)] = Field(
-        default_factory=list, description="Email subscriptions of the platform topic."
+        default_factory=list,
+        description="Email subscriptions of the platform topic (each confirms by email).",
+    )
+    https_endpoints: Annotated[list[HttpsUrl], MaxLen(10)] = Field(
+        default_factory=list,
+        description="HTTPS subscriptions of the platform topic (an incident tool's webhook).",
+    )
+    chat_topic_arns: Annotated[list[SnsTopicArn], MaxLen(5)] = Field(
+        default_factory=list,
+        description="Existing topics of a chat integration (AWS Chatbot) the alarms also notify.",
+    )
+    period_seconds: Literal[60, 300, 900, 3600] = Field(
+        default=300, description="Period of the monitoring alarms."
+    )
+    evaluation_periods: Annotated[int, Ge(1), Le(24)] = Field(
+        default=3, description="Consecutive breaching periods before a monitoring alarm fires."
+    )
+    max_error_percent: Annotated[float, Gt(0), Le(100)] = Field(
+        default=2.0, description="Endpoint 4xx+5xx share of invocations that alarms."
+    )
+    max_latency_p99_ms: Annotated[int, Ge(1), Le(3_600_000)] = Field(
+        default=2000, description="Endpoint p99 model latency that alarms."
+    )
+    max_drift_share: Annotated[float, Gt(0), Le(1)] = Field(
+        default=0.3, description="Share of drifted features of a drift check that alarms."
+    )
+    drift_check_stale_hours: Annotated[int, Ge(1), Le(720)] = Field(
+        default=48,
+        description="No drift check result for this long alarms (the checks stopped).",
+    )
+
+
+class CapabilityBudgets(_Section):
+    """Optional monthly budgets of single capabilities, filtered by the Capability tag."""
+
+    training_usd: Annotated[float, Gt(0), Le(10_000_000)] | None = Field(
+        default=None, description="Monthly budget of training (SageMaker training and pipelines)."
+    )
+    inference_usd: Annotated[float, Gt(0), Le(10_000_000)] | None = Field(
+        default=None, description="Monthly budget of inference (endpoints, capture)."
+    )
+
+
+class Guardrail(_Section):
+    """A budget action that stops new SageMaker spend in a non-prod environment."""
+
+    enabled: bool = Field(
+        default=False,
+        description="At 100% of the budget, deny new training jobs and endpoints to the "
+        "platform's roles (not allowed in prod).",
+    )
+
+
+class UsageProfile(_Section):
+    """Expected monthly usage, for the offline plan's cost estimate (usage-driven costs)."""
+
+    training_hours: Annotated[float, Ge(0), Le(100_000)] = Field(
+        default=0, description="Training instance hours per month (all pipelines)."
+    )
+    processing_hours: Annotated[float, Ge(0), Le(100_000)] = Field(
+        default=0, description="Processing (validation, evaluation) instance hours per month."
+    )
+    inference_requests: Annotated[float, Ge(0), Le(1e12)] = Field(
+        default=0, description="Endpoint invocations per month (all endpoints)."
+    )
+    serverless_seconds_per_request: Annotated[float, Gt(0), Le(60)] = Field(
+        default=0.1, description="Compute time of one serverless invocation, in seconds."
+    )
+    capture_gb: Annotated[float, Ge(0), Le(1_000_000)] = Field(
+        default=0, description="GB of captured inference data written per month."
+    )
+    stored_gb: Annotated[float, Ge(0), Le(10_000_000)] = Field(
+        default=0, description="GB stored in the data lake on average over the month."
+    )
+    lambda_gb_seconds: Annotated[float, Ge(0), Le(1e10)] = Field(
+        default=0, description="Lambda GB-seconds per month (drift checks, proxies, triggers)."
     )
 
 
 class Cost(_Section):
-    """Budgets, anomaly detection and guardrails (issue 8)."""
+    """Budgets, anomaly detection, guardrail and the usage the estimate assumes."""
 
-    enabled: bool = Field(default=False, description="Create the budget and anomaly monitor.")
+    enabled: bool = Field(
+        default=False, description="Create the budgets, anomaly monitor and guardrail."
+    )
     monthly_budget_usd: Annotated[float, Gt(0), Le(10_000_000)] = Field(
         default=100.0, description="Monthly budget of the environment, in US dollars."
     )
     anomaly_threshold_usd: Annotated[float, Gt(0), Le(1_000_000)] = Field(
         default=50.0, description="Cost anomaly impact that triggers an alert, in US dollars."
+    )
+    budget_emails: Annotated[list[Email], MaxLen(10)] = Field(
+        default_factory=list,
+        description="Emails told at 50, 80 and 100% of actual and 100% of forecast spend.",
+    )
+    capability_budgets: CapabilityBudgets = Field(
+        default_factory=CapabilityBudgets, description="Budgets of single capabilities."
+    )
+    guardrail: Guardrail = Field(
+        default_factory=Guardrail, description="Stop new SageMaker spend over the budget."
+    )
+    usage: UsageProfile = Field(
+        default_factory=UsageProfile, description="Expected usage for the plan's cost estimate."
     )
 
 
@@ -1196,6 +1294,7 @@ def _cross_checks(
     problems.extend(_training_checks(cfg, project_dir))
     problems.extend(_inference_checks(cfg, stack))
     problems.extend(_retraining_checks(cfg))
+    problems.extend(_cost_checks(cfg))
     reserved = set(PLATFORM_TAG_KEYS) & set(cfg.tags.extra)
     if reserved:
         add(
@@ -1503,6 +1602,32 @@ def _inference_checks(cfg: PlatformConfig, stack: str) -> list[ConfigProblem]:
         else:
             problems.extend(_realtime_problems(at, endpoint, cfg))
         problems.extend(_rollout_problems(f"{at}.rollout", endpoint.rollout))
+    return problems
+
+
+def _cost_checks(cfg: PlatformConfig) -> list[ConfigProblem]:
+    """The guardrail stops spend in dev and staging only: in prod it would stop the business."""
+    cost = cfg.cost
+    problems: list[ConfigProblem] = []
+    if cost.guardrail.enabled and cfg.tier == "prod":
+        problems.append(
+            _problem(
+                "cost.guardrail.enabled",
+                True,
+                "the guardrail denies new training jobs and endpoints when the budget is "
+                "exceeded, which in prod would stop rollouts and retraining",
+                "false when tier is prod (the budget notifications and anomaly alerts still apply)",
+            )
+        )
+    if cost.guardrail.enabled and not cost.enabled:
+        problems.append(
+            _problem(
+                "cost.guardrail.enabled",
+                True,
+                "the guardrail is an action of the stack's budget, and cost.enabled is false",
+                "false, or cost.enabled: true",
+            )
+        )
     return problems
 
 

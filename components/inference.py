@@ -48,6 +48,7 @@ import verifier_settings
 
 from components import functions, iam
 from components.config import EndpointAlarms, EndpointSpec, PlatformConfig
+from components.cost import CAPABILITY_TAG
 from components.model_versions import VersionResolver, boto3_resolver, package_arn
 from components.naming import NameKind
 from components.notifications import EventRoute, EventRouteArgs
@@ -68,6 +69,8 @@ SHADOW_VARIANT = "Shadow"
 CAPTURE_CSV_TYPES = ["text/csv"]
 CAPTURE_JSON_TYPES = ["application/json"]
 DIGEST_LENGTH = 8
+INFERENCE_TAGS = {CAPABILITY_TAG: "inference"}
+"""Besides the provider's default tags: what the inference budget filters on."""
 RETRAIN_ALARMS = ("latency",)
 """The alarms whose firing retrains the served model (the retraining trigger's route): a
 slower model. 5xx and model errors are the container's, which a retrain does not fix."""
@@ -246,6 +249,7 @@ class SageMakerEndpoints(PlatformComponent):
             name=endpoint_name,
             endpoint_config_name=config.name,
             deployment_config=deployment,
+            tags=INFERENCE_TAGS,
             # The intended state is on record before SageMaker starts the update, so the
             # verifier never compares a finished update with the previous intent.
             opts=self._opts([parameter, *alarms]),
@@ -358,6 +362,7 @@ class SageMakerEndpoints(PlatformComponent):
                 model_package_name=version_arn
             ),
             enable_network_isolation=spec.network_isolation,
+            tags=INFERENCE_TAGS,
             vpc_config=(
                 aws.sagemaker.ModelVpcConfigArgs(
                     subnets=list(network.subnet_ids), security_group_ids=security_groups
@@ -430,6 +435,7 @@ class SageMakerEndpoints(PlatformComponent):
             shadow_production_variants=values.apply(lambda v: v.get("shadowProductionVariants")),
             data_capture_config=values.apply(lambda v: v.get("dataCaptureConfig")),
             kms_key_arn=key,
+            tags=INFERENCE_TAGS,
             opts=pulumi.ResourceOptions.merge(
                 self._opts(list(models.values())),
                 # The count autoscaling manages: never a reason to replace the configuration.

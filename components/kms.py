@@ -28,6 +28,14 @@ class PlatformKeyArgs:
     """Human description shown in the KMS console."""
 
 
+NOTIFYING_SERVICES = (
+    "cloudwatch.amazonaws.com",
+    "budgets.amazonaws.com",
+    "costalerts.amazonaws.com",
+)
+"""Services that publish the platform's notifications to its encrypted topic."""
+
+
 def key_policy(account_id: str, region: str, partition: str) -> str:
     """The key policy document, as JSON."""
     root = f"arn:{partition}:iam::{account_id}:root"
@@ -70,6 +78,16 @@ def key_policy(account_id: str, region: str, partition: str) -> str:
                     "Sid": "EventBridgeEncryptsPlatformMessages",
                     "Effect": "Allow",
                     "Principal": {"Service": "events.amazonaws.com"},
+                    "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+                },
+                {
+                    # CloudWatch alarms, AWS Budgets and Cost Anomaly Detection publish to the
+                    # encrypted platform topic; the same data key, the same account only.
+                    "Sid": "AlarmsAndCostAlertsEncryptPlatformNotifications",
+                    "Effect": "Allow",
+                    "Principal": {"Service": sorted(NOTIFYING_SERVICES)},
                     "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
                     "Resource": "*",
                     "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},

@@ -18,6 +18,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam
+from components.kms import NOTIFYING_SERVICES
 from components.naming import NameKind
 from components.platform import PlatformContext
 
@@ -38,8 +39,9 @@ class PlatformTopicArgs:
     """The platform key encrypting messages at rest."""
     account_id: pulumi.Input[str]
     """This account: publishing services act only on its behalf."""
-    publishers: tuple[str, ...] = (EVENTS_SERVICE,)
-    """AWS service principals allowed to publish (EventBridge by default)."""
+    publishers: tuple[str, ...] = (EVENTS_SERVICE, *NOTIFYING_SERVICES)
+    """AWS service principals allowed to publish: EventBridge, CloudWatch alarms, Budgets and
+    Cost Anomaly Detection."""
 
 
 class PlatformTopic(pulumi.ComponentResource):

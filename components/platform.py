@@ -8,7 +8,7 @@ default tags or the account guard.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
@@ -53,6 +53,17 @@ def aws_provider(name: str, cfg: PlatformConfig) -> aws.Provider:
     )
 
 
+@dataclass
+class Inventory:
+    """What the capabilities created that monitoring watches, filled in as they are built:
+    every platform Lambda function and every dead-letter queue."""
+
+    function_names: list[pulumi.Output[str]] = field(default_factory=list)
+    queue_names: list[pulumi.Output[str]] = field(default_factory=list)
+    role_names: list[str] = field(default_factory=list)
+    """Every service role the platform created (the cost guardrail's deny policy targets)."""
+
+
 @dataclass(frozen=True)
 class PlatformContext:
     """What every capability component needs from the platform foundation."""
@@ -63,6 +74,8 @@ class PlatformContext:
     partition: str
     account_id: pulumi.Output[str]
     """The account the provider deploys to (one caller-identity lookup for the stack)."""
+    inventory: Inventory = field(default_factory=Inventory)
+    """Functions and dead-letter queues, for the dashboards and alarms."""
 
     def stateful(self, opts: pulumi.ResourceOptions | None = None) -> pulumi.ResourceOptions:
         """Options for a resource holding data or keys: protected and retained per config."""
@@ -91,6 +104,7 @@ class PlatformContext:
         source_arn: pulumi.Input[str] | None = None,
     ) -> aws.iam.Role:
         """A role one AWS service assumes for this account only (and `source_arn`, if given)."""
+        self.inventory.role_names.append(role_name)
         trust = pulumi.Output.all(self.account_id, source_arn).apply(
             lambda values: iam.service_trust(service, values[0], values[1])
         )
@@ -112,7 +126,7 @@ class PlatformContext:
         parent: pulumi.Resource,
     ) -> aws.sqs.Queue:
         """A queue for what could not be delivered: platform key, kept for 14 days."""
-        return aws.sqs.Queue(
+        queue = aws.sqs.Queue(
             resource_name,
             name=queue_name,
             kms_master_key_id=kms_key_arn,
@@ -120,6 +134,8 @@ class PlatformContext:
             message_retention_seconds=DEAD_LETTER_RETENTION_SECONDS,
             opts=self.child_opts(parent),
         )
+        self.inventory.queue_names.append(queue.name)
+        return queue
 
 
 class PlatformComponent(pulumi.ComponentResource):

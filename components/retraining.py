@@ -30,7 +30,7 @@ import retrain_settings
 from mlops_drift import settings as drift_settings
 
 from components import functions, iam
-from components.naming import NameKind, Naming
+from components.naming import NameKind
 from components.notifications import EventRoute, EventRouteArgs
 from components.platform import PlatformComponent, PlatformContext
 
@@ -38,11 +38,6 @@ HANDLER_DIR = Path(__file__).resolve().parent.parent / "lambdas" / "retrain_trig
 MEMORY_MB = 256
 TIMEOUT_SECONDS = 60
 EVENTS_SERVICE = "events.amazonaws.com"
-
-
-def monthly_budget_name(naming: Naming) -> str:
-    """The stack's monthly cost budget (created with `cost.enabled`), which the trigger reads."""
-    return naming.physical("monthly", NameKind.BUDGET)
 
 
 @dataclass(frozen=True)

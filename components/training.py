@@ -39,12 +39,13 @@ import pulumi_aws as aws
 
 from components import iam, sagemaker_sdk
 from components.config import PipelineSchedule, TrainingPipelineSpec
+from components.cost import CAPABILITY_TAG
 from components.drift import CLI_ONLY
 from components.naming import NameKind
 from components.notifications import EventRoute, EventRouteArgs
 from components.pipeline_definition import batch_pipeline_name, schema_document
 from components.pipeline_inputs import ColumnSpec, TrainingPipelineInputs
-from components.platform import PlatformComponent, PlatformContext
+from components.platform import PlatformComponent, PlatformContext, default_tags
 
 ROOT = Path(__file__).resolve().parent.parent
 PIPELINES_DIR = ROOT / "pipelines"
@@ -351,6 +352,9 @@ class TrainingPipelines(PlatformComponent):
             max_wait_seconds=wait if spot else None,
             subnet_ids=tuple(network.subnet_ids) if network else (),
             security_group_ids=tuple(network.security_group_ids) if network else (),
+            # The jobs a pipeline starts carry no provider tags: the platform's, and the
+            # capability the training budget filters on.
+            tags={**default_tags(ctx.config), CAPABILITY_TAG: "training"},
         )
 
     def _inputs(self, spec: TrainingPipelineSpec, code_prefix: str) -> pulumi.Output[Any]:

@@ -14,6 +14,7 @@ import pulumi_aws as aws
 from pulumi.runtime import config as runtime_config
 
 from components.config import PlatformConfig, load_platform_config
+from components.cost import CostArgs, CostControls, monthly_budget_name
 from components.data_lake import DataLake, DataLakeArgs
 from components.drift import DriftMonitor, DriftMonitorArgs
 from components.feature_store import FeatureStore, FeatureStoreArgs
@@ -29,7 +30,7 @@ from components.notifications import (
     PlatformTopicArgs,
 )
 from components.platform import PlatformContext, aws_provider, partition_for
-from components.retraining import RetrainingArgs, RetrainingTrigger, monthly_budget_name
+from components.retraining import RetrainingArgs, RetrainingTrigger
 from components.training import TrainingPipelines, TrainingPipelinesArgs
 
 STACK_CONFIG_DIR = "stacks"
@@ -102,12 +103,27 @@ class Platform:
             self._drift()
         if cfg.retraining.enabled:
             self._retraining()
+        if cfg.cost.enabled:
+            self._cost()
 
     def powertools_layer_arn(self) -> pulumi.Output[str]:
         """The light Lambda layer, created once for the functions that use it."""
         if self._layer is None:
             self._layer = powertools_layer(self.ctx)
         return self._layer.arn
+
+    def platform_topic(self) -> PlatformTopic:
+        """The platform topic, created once for the capabilities that notify."""
+        if self.topic is None:
+            ctx = self.ctx
+            self.topic = PlatformTopic(
+                "platform-events",
+                PlatformTopicArgs(
+                    context=ctx, kms_key_arn=self.key.key_arn, account_id=ctx.account_id
+                ),
+            )
+            pulumi.export("platformTopicArn", self.topic.topic_arn)
+        return self.topic
 
     def event_bus(self) -> PlatformEventBus:
         """The platform bus, created once for the capabilities that put or read events."""
@@ -151,10 +167,7 @@ class Platform:
         if self.lake is None:
             return
         ctx = self.ctx
-        topic = self.topic = PlatformTopic(
-            "platform-events",
-            PlatformTopicArgs(context=ctx, kms_key_arn=self.key.key_arn, account_id=ctx.account_id),
-        )
+        topic = self.platform_topic()
         registry = self.registry = ModelRegistry(
             "registry",
             ModelRegistryArgs(
@@ -165,7 +178,6 @@ class Platform:
                 artifact_bucket_name=self.lake.buckets["model-artifacts"].bucket_name,
             ),
         )
-        pulumi.export("platformTopicArn", topic.topic_arn)
         pulumi.export("modelPackageGroups", registry.group_names)
         pulumi.export("imageRepositories", registry.repository_urls)
         pulumi.export("modelArtifactUris", registry.artifact_uris)
@@ -268,3 +280,18 @@ class Platform:
         pulumi.export("retrainingTrigger", trigger.function_arn)
         pulumi.export("retrainingDecisions", trigger.table_name)
         pulumi.export("retrainingDeadLetterQueue", trigger.dead_letter_queue_arn)
+
+    def _cost(self) -> None:
+        """Budgets, anomaly alerts and the guardrail, last: the guardrail covers every role."""
+        cost = CostControls(
+            "cost",
+            CostArgs(
+                context=self.ctx,
+                topic_arn=self.platform_topic().topic_arn,
+                guarded_role_names=tuple(self.ctx.inventory.role_names),
+            ),
+        )
+        pulumi.export("budget", cost.budget_name)
+        pulumi.export("costAnomalyMonitor", cost.anomaly_monitor_arn)
+        if cost.guardrail_policy_arn is not None:
+            pulumi.export("costGuardrailPolicy", cost.guardrail_policy_arn)

@@ -391,7 +391,14 @@ def test_platform_topic_is_encrypted_and_only_services_of_this_account_publish(
     assert statement == {
         "Sid": "ServicesPublishForThisAccount",
         "Effect": "Allow",
-        "Principal": {"Service": ["events.amazonaws.com"]},
+        "Principal": {
+            "Service": [
+                "budgets.amazonaws.com",
+                "cloudwatch.amazonaws.com",
+                "costalerts.amazonaws.com",
+                "events.amazonaws.com",
+            ]
+        },
         "Action": "sns:Publish",
         "Resource": run.arn(topic),
         "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNTS[stack]}},

@@ -103,10 +103,21 @@ def test_platform_key(
     assert events["Principal"] == {"Service": "events.amazonaws.com"}
     assert events["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
     assert events["Condition"] == {"StringEquals": {"aws:SourceAccount": account}}
+    notifications = statements["AlarmsAndCostAlertsEncryptPlatformNotifications"]
+    assert notifications["Principal"] == {
+        "Service": [
+            "budgets.amazonaws.com",
+            "cloudwatch.amazonaws.com",
+            "costalerts.amazonaws.com",
+        ]
+    }
+    assert notifications["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert notifications["Condition"] == {"StringEquals": {"aws:SourceAccount": account}}
     assert set(statements) == {
         "AccountRootDelegatesToIam",
         "CloudWatchLogsEncryptsPlatformLogGroups",
         "EventBridgeEncryptsPlatformMessages",
+        "AlarmsAndCostAlertsEncryptPlatformNotifications",
     }
 
     alias = plan.one(ALIAS)
