@@ -26,7 +26,7 @@ LAYERS := drift_check:drift-layer powertools_layer:powertools-layer
 # The Lambda Python runtime ships boto3 and these; the layer does not carry a second copy.
 LAMBDA_RUNTIME_PROVIDES := botocore jmespath python-dateutil six urllib3
 
-.PHONY: help setup sdk-env plan plan-all test lint format docs lock clean lambda-layer bench
+.PHONY: help setup sdk-env plan plan-all loop test lint format docs lock clean lambda-layer bench
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -65,6 +65,9 @@ plan: $(STAMP) $(SDK_STAMP)  ## Offline plan of one stack under Pulumi's mocks: 
 
 plan-all: $(STAMP) $(SDK_STAMP)  ## Offline plan of dev, staging and prod.
 	$(PY) -m planner plan $(STACKS)
+
+loop: $(STAMP) $(SDK_STAMP)  ## Closed-loop demo offline: drift check -> trigger -> pipeline, on moto with IAM on.
+	$(PY) -m loop --stack $(STACK)
 
 lint: $(STAMP) $(SDK_STAMP)  ## ruff lint, ruff format --check, mypy strict (the SDK's module also against the SDK).
 	$(PY) -m ruff check .

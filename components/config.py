@@ -653,9 +653,10 @@ class Monitoring(_Section):
         default_factory=list,
         description="HTTPS subscriptions of the platform topic (an incident tool's webhook).",
     )
-    chat_topic_arns: Annotated[list[SnsTopicArn], MaxLen(5)] = Field(
+    chat_topic_arns: Annotated[list[SnsTopicArn], MaxLen(4)] = Field(
         default_factory=list,
-        description="Existing topics of a chat integration (AWS Chatbot) the alarms also notify.",
+        description="Existing topics of a chat integration (AWS Chatbot) the alarms also notify "
+        "(CloudWatch takes 5 actions per alarm: the platform topic and 4 more).",
     )
     period_seconds: Literal[60, 300, 900, 3600] = Field(
         default=300, description="Period of the monitoring alarms."
@@ -672,9 +673,10 @@ class Monitoring(_Section):
     max_drift_share: Annotated[float, Gt(0), Le(1)] = Field(
         default=0.3, description="Share of drifted features of a drift check that alarms."
     )
-    drift_check_stale_hours: Annotated[int, Ge(1), Le(720)] = Field(
+    drift_check_stale_hours: Annotated[int, Ge(1), Le(168)] = Field(
         default=48,
-        description="No drift check result for this long alarms (the checks stopped).",
+        description="No drift check result for this long alarms (the checks stopped); at most "
+        "a week, the longest an alarm looks back.",
     )
 
 

@@ -93,7 +93,7 @@ def hardened_function(
         # The role's permissions (and whatever else it calls) exist before the first invocation.
         opts=ctx.child_opts(parent, pulumi.ResourceOptions(depends_on=list(depends_on))),
     )
-    ctx.inventory.function_names.append(function.name)
+    ctx.inventory.function_names[resource_name] = function.name
     if spec.invoked_asynchronously:
         aws.lambda_.FunctionEventInvokeConfig(
             f"{resource_name}-async",

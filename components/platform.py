@@ -58,8 +58,10 @@ class Inventory:
     """What the capabilities created that monitoring watches, filled in as they are built:
     every platform Lambda function and every dead-letter queue."""
 
-    function_names: list[pulumi.Output[str]] = field(default_factory=list)
-    queue_names: list[pulumi.Output[str]] = field(default_factory=list)
+    function_names: dict[str, pulumi.Output[str]] = field(default_factory=dict)
+    """Function name by its Pulumi resource name (a stable key for the alarms' names)."""
+    queue_names: dict[str, pulumi.Output[str]] = field(default_factory=dict)
+    """Dead-letter queue name by its Pulumi resource name."""
     role_names: list[str] = field(default_factory=list)
     """Every service role the platform created (the cost guardrail's deny policy targets)."""
 
@@ -134,7 +136,7 @@ class PlatformContext:
             message_retention_seconds=DEAD_LETTER_RETENTION_SECONDS,
             opts=self.child_opts(parent),
         )
-        self.inventory.queue_names.append(queue.name)
+        self.inventory.queue_names[resource_name] = queue.name
         return queue
 
 

@@ -22,6 +22,7 @@ from components.functions import powertools_layer
 from components.inference import InferenceArgs, SageMakerEndpoints
 from components.kms import PlatformKey, PlatformKeyArgs
 from components.model_registry import ModelRegistry, ModelRegistryArgs
+from components.monitoring import MonitoringArgs, PlatformMonitoring, model_signals
 from components.naming import Naming
 from components.notifications import (
     PlatformEventBus,
@@ -105,6 +106,8 @@ class Platform:
             self._retraining()
         if cfg.cost.enabled:
             self._cost()
+        if cfg.monitoring.enabled:
+            self._monitoring()
 
     def powertools_layer_arn(self) -> pulumi.Output[str]:
         """The light Lambda layer, created once for the functions that use it."""
@@ -295,3 +298,24 @@ class Platform:
         pulumi.export("costAnomalyMonitor", cost.anomaly_monitor_arn)
         if cost.guardrail_policy_arn is not None:
             pulumi.export("costGuardrailPolicy", cost.guardrail_policy_arn)
+
+    def _monitoring(self) -> None:
+        """Dashboards and alarms, last: they watch every function and queue built before."""
+        ctx = self.ctx
+        monitoring = PlatformMonitoring(
+            "monitoring",
+            MonitoringArgs(
+                context=ctx,
+                topic_arn=self.platform_topic().topic_arn,
+                models=model_signals(
+                    self.cfg,
+                    self.endpoints.endpoint_names if self.endpoints else {},
+                    self.training.pipeline_names if self.training else {},
+                ),
+                function_names=ctx.inventory.function_names,
+                queue_names=ctx.inventory.queue_names,
+            ),
+        )
+        pulumi.export("dashboards", monitoring.dashboard_names)
+        pulumi.export("modelAlarms", monitoring.alarm_names)
+        pulumi.export("platformAlarms", monitoring.platform_alarm_names)

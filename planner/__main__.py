@@ -21,6 +21,13 @@ import sys
 from pathlib import Path
 
 from components.config import ConfigError
+from planner.cost import (
+    budget_warning,
+    estimate,
+    render_estimate,
+    stack_cost_inputs,
+    write_estimate,
+)
 from planner.mocks import Registration
 from planner.policies import evaluate
 from planner.report import (
@@ -74,6 +81,9 @@ def plan_stack(stack: str, out_root: Path) -> int:
     )
     report = evaluate(plan.registrations)
     path = write_plan(plan, report, out_root / stack)
+    # The monthly cost estimate (planner/cost.py), written beside resources.json as cost.json.
+    cost = estimate(plan.registrations, stack, plan.region, stack_cost_inputs(PROJECT_DIR, stack))
+    cost_path = write_estimate(cost, out_root / stack)
     lines = [
         *render_tree(plan),
         "",
@@ -82,10 +92,17 @@ def plan_stack(stack: str, out_root: Path) -> int:
         *render_outputs(plan),
         "",
         *render_policy(report),
+        "",
+        *render_estimate(cost),
     ]
     print("\n".join(lines))
     elapsed = time.perf_counter() - started
-    print(f"wrote {path.relative_to(PROJECT_DIR) if path.is_relative_to(PROJECT_DIR) else path}")
+    for written in (path, cost_path):
+        shown = written.relative_to(PROJECT_DIR) if written.is_relative_to(PROJECT_DIR) else written
+        print(f"wrote {shown}")
+    warning = budget_warning(cost)
+    if warning is not None:
+        print(warning, file=sys.stderr)
     print(
         f"wall time: {elapsed:.2f}s for this stack (program {plan.seconds:.2f}s), "
         f"{time.perf_counter() - _STARTED:.2f}s since start"
@@ -127,10 +144,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "config-reference":
         from planner.docs import (
+            COST_BEGIN,
+            COST_END,
             POLICY_BEGIN,
             POLICY_END,
             config_reference,
+            cost_table,
             policy_table,
+            shipped_estimates,
             with_reference,
         )
 
@@ -140,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             text = with_reference(args.update.read_text(), config_reference())
             text = with_reference(text, policy_table(), POLICY_BEGIN, POLICY_END)
+            text = with_reference(text, cost_table(shipped_estimates()), COST_BEGIN, COST_END)
             args.update.write_text(text)
         return 0
     started = time.perf_counter()

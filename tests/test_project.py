@@ -12,7 +12,9 @@ from typing import Any
 import yaml
 
 from components.config import TOP_LEVEL_KEYS, PlatformConfig, describe_field
-from planner.docs import config_reference, policy_table
+from planner.cost import estimate, stack_cost_inputs
+from planner.docs import config_reference, cost_table, policy_table
+from planner.run import Plan
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,6 +91,20 @@ def test_readme_configuration_reference_is_generated() -> None:
     assert policy_table() in readme, "run `make docs` to regenerate the README policy table"
     for key in TOP_LEVEL_KEYS:
         assert f"`mlops-platform:{key}" in readme
+
+
+def test_readme_shows_each_stacks_estimated_cost(plans: dict[str, Plan]) -> None:
+    inputs = {stack: stack_cost_inputs(ROOT, stack) for stack in plans}
+    table = cost_table(
+        {
+            stack: estimate(plan.registrations, stack, plan.region, inputs[stack])
+            for stack, plan in plans.items()
+        }
+    )
+    readme = (ROOT / "README.md").read_text()
+    assert table in readme, "run `make docs` to regenerate the README's cost estimates"
+    for stack in ("dev", "staging", "prod"):
+        assert f"\n| {stack} | eu-west-1 | " in table
 
 
 def test_readme_commands_are_the_makefiles_and_ci_runs_the_test_command() -> None:

@@ -2,6 +2,7 @@
 
 from pulumi_policy import ResourceValidationPolicy, StackValidationPolicy
 
+from .alarms import ALARM_POLICIES
 from .ecr import ECR_POLICIES
 from .firehose import FIREHOSE_POLICIES
 from .iam import IAM_POLICIES
@@ -34,6 +35,7 @@ POLICIES: tuple[ResourceValidationPolicy | StackValidationPolicy, ...] = (
     *LAMBDA_POLICIES,
     *LOG_POLICIES,
     *ORCHESTRATION_POLICIES,
+    *ALARM_POLICIES,
 )
 
 __all__ = ["PACK_NAME", "POLICIES"]

@@ -874,12 +874,16 @@ def plan_dev_expecting_error(
     # without any of the four (test_config_drift.py, test_config_training.py,
     # test_config_inference.py and test_retraining_component.py cover them). A case about
     # inference or retraining replaces the whole section in its own overrides.
+    # Cost is off too: dev's cost controls carry the guardrail, which is refused in prod, so
+    # every prod case would report it besides its own problem. A disabled section's guardrail
+    # defaults to off, so no case sees it unless it sets it (the cross-key test does).
     off = {"enabled": False}
     base = {
         f"{NS}drift": off,
         f"{NS}training": off,
         f"{NS}inference": off,
         f"{NS}retraining": off,
+        f"{NS}cost": off,
     }
     with pytest.raises(ConfigError) as caught:
         plan_with("dev", {**base, **overrides}, remove, registered)
@@ -994,6 +998,8 @@ def test_every_cross_key_problem_is_reported_at_once() -> None:
             "capture": {"transitionDays": 7, "storageClass": "STANDARD_IA", "expirationDays": 7},
         },
         **feature_store(broken_group, group()),
+        # A guardrail in prod, on a disabled cost section: both of its rules break at once.
+        f"{NS}cost": {"enabled": False, "guardrail": {"enabled": True}},
         f"{NS}tags": {"costCenter": "c", "owner": "o", "extra": {"Environment": "x"}},
     }
     group_0 = f"{NS}featureStore.featureGroups[0]"
@@ -1095,6 +1101,19 @@ def test_every_cross_key_problem_is_reported_at_once() -> None:
             "dataLake.enabled is false",
             "true",
             "false, or dataLake.enabled and modelRegistry.enabled true",
+        ),
+        line(
+            f"{NS}cost.guardrail.enabled",
+            "the guardrail denies new training jobs and endpoints when the budget is exceeded, "
+            "which in prod would stop rollouts and retraining",
+            "true",
+            "false when tier is prod (the budget notifications and anomaly alerts still apply)",
+        ),
+        line(
+            f"{NS}cost.guardrail.enabled",
+            "the guardrail is an action of the stack's budget, and cost.enabled is false",
+            "true",
+            "false, or cost.enabled: true",
         ),
         line(
             f"{NS}tags.extra",

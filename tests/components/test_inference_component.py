@@ -35,6 +35,8 @@ STREAM = "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream"
 PARAMETER = "aws:ssm/parameter:Parameter"
 ACCOUNTS = {"dev": "123456789012", "staging": "123456789012", "prod": "111111111111"}
 REGION = "eu-west-1"
+# What the inference budget filters on; the provider's default tags come on top at deploy time.
+INFERENCE_TAGS = {"Capability": "inference"}
 
 
 def named(plan: Plan, name: str) -> Registration:
@@ -92,6 +94,7 @@ def test_dev_serves_a_serverless_configuration_without_instance_controls(
                 "serverlessConfig": {"memorySizeInMb": 2048, "maxConcurrency": 5},
             }
         ],
+        "tags": INFERENCE_TAGS,
     }
     # Serverless: no volume key, no data capture (the proxy captures), nothing autoscaled.
     assert config.ignore_changes == []
@@ -101,6 +104,7 @@ def test_dev_serves_a_serverless_configuration_without_instance_controls(
     assert endpoint.inputs == {
         "name": "mlops-platform-dev-churn",
         "endpointConfigName": config.inputs["name"],
+        "tags": INFERENCE_TAGS,
     }
 
 
@@ -133,6 +137,7 @@ def test_staging_serves_a_realtime_configuration_with_a_captured_shadow(
         ],
         # One capture configuration covers both variants; each has its own variant folder.
         "dataCaptureConfig": capture_block(plan, 100),
+        "tags": INFERENCE_TAGS,
     }
     assert model_name(plan).startswith("mlops-platform-staging-churn-v3-")
     assert model_name(plan, "shadow").startswith("mlops-platform-staging-churn-shadow-v4-")
@@ -156,6 +161,7 @@ def test_prod_runs_two_instances_captures_a_quarter_and_shifts_linearly(
             }
         ],
         "dataCaptureConfig": capture_block(plan, 25),
+        "tags": INFERENCE_TAGS,
     }
     endpoint = named(plan, "inference-churn")
     assert endpoint.inputs["deploymentConfig"] == {
@@ -202,6 +208,7 @@ def test_models_come_from_the_registry_isolated_with_their_own_role(
             ),
             "primaryContainer": {"modelPackageName": package(stack, version)},
             "enableNetworkIsolation": True,
+            "tags": INFERENCE_TAGS,
         }, stack
         # The role's permissions exist before SageMaker checks the container.
         assert named(plan, "inference-churn-model-access").urn in model.dependencies

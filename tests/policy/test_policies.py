@@ -250,7 +250,8 @@ def test_every_policy_has_a_violating_case_here() -> None:
     # test_service_policies.py, and Lambda, logs, IAM, Scheduler and Step Functions' in
     # test_lambda_iam_policies.py, the training (SageMaker pipeline) ones in
     # test_training_policies.py, the inference (endpoint and model) ones in
-    # test_inference_policies.py, the Firehose ones in test_firehose.py.
+    # test_inference_policies.py, the Firehose ones in test_firehose.py, the CloudWatch alarm
+    # ones in test_alarms.py.
     covered = {
         "kms-key-rotation", "kms-key-policy", "kms-key-deletion-protection", "required-tags",
         "provider-default-tags", "aws-explicit-provider",
@@ -278,6 +279,7 @@ def test_every_policy_has_a_violating_case_here() -> None:
         "cloudwatch-log-group-retention", "cloudwatch-log-group-kms",
         "scheduler-schedule-retry-and-dlq", "scheduler-schedule-kms",
         "sfn-state-machine-logging", "sfn-state-machine-tracing", "sfn-state-machine-kms",
+        "cloudwatch-alarm-actions", "cloudwatch-alarm-missing-data",
     }  # fmt: skip
     assert {p.name for p in POLICIES} == covered
 
