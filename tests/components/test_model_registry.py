@@ -501,18 +501,27 @@ def test_two_models_get_two_groups_two_repositories_and_one_rule(
     assert set(plan.outputs["imageRepositories"]) == {"churn", "anomaly"}
 
 
+WITHOUT_REGISTRY = {
+    f"{NS}modelRegistry": {"enabled": False},
+    # Each of these needs the registry: disabling it alone is refused.
+    f"{NS}drift": {"enabled": False},
+    f"{NS}training": {"enabled": False},
+    f"{NS}inference": {"enabled": False},
+    f"{NS}retraining": {"enabled": False},
+}
+
+
 def test_disabled_registry_registers_no_registry_resource_and_no_topic(
     plan_stack: Callable[..., Plan],
 ) -> None:
     plan = plan_stack(
         "dev",
         {
-            f"{NS}modelRegistry": {"enabled": False},
-            # Each of these needs the registry: disabling it alone is refused.
-            f"{NS}drift": {"enabled": False},
-            f"{NS}training": {"enabled": False},
-            f"{NS}inference": {"enabled": False},
-            f"{NS}retraining": {"enabled": False},
+            **WITHOUT_REGISTRY,
+            # Cost controls and monitoring notify through the platform topic too (the next
+            # test): off here, so the registry would be the topic's only reason.
+            f"{NS}cost": {"enabled": False},
+            f"{NS}monitoring": {"enabled": False},
         },
     )
     present = sorted({r.type for r in plan.registrations} & set(REGISTRY_TYPES))
@@ -527,6 +536,31 @@ def test_disabled_registry_registers_no_registry_resource_and_no_topic(
     } & set(plan.outputs)
     # The rest of the platform is still there.
     assert plan.by_type("mlops:storage:DataLake")
+
+
+def test_without_the_registry_the_topic_stays_for_cost_and_monitoring(
+    plan_stack: Callable[..., Plan],
+) -> None:
+    plan = plan_stack("dev", WITHOUT_REGISTRY)
+    # Only the topic, its key policy and their component remain of the registry's types, and
+    # none of them belongs to a registry; the budgets and alarms notify through it.
+    remaining = [(r.type, r.name) for r in plan.registrations if r.type in set(REGISTRY_TYPES)]
+    assert sorted(remaining) == [
+        (TOPIC, "platform-events-topic"),
+        (TOPIC_POLICY, "platform-events-policy"),
+        (TOPIC_COMPONENT, "platform-events"),
+    ]
+    assert not [r for r in plan.registrations if r.name.startswith("registry")]
+    assert plan.by_type("mlops:cost:CostControls")
+    assert plan.by_type("mlops:monitoring:PlatformMonitoring")
+    assert "platformTopicArn" in plan.outputs
+    assert not {
+        "modelPackageGroups",
+        "imageRepositories",
+        "modelArtifactUris",
+        "modelApprovalRule",
+        "initialModelApprovalStatus",
+    } & set(plan.outputs)
 
 
 # ---- the policy pack ------------------------------------------------------------------------

@@ -3,10 +3,12 @@ composite "unhealthy" rule, the topic's subscriptions; every widget's and alarm'
 against the catalog of what is really emitted, and the catalog checked against the handlers'
 source; the policy pack over the component's resources.
 
-Until the program wires the component in, it runs here in two programs: a small one that builds
-only the component with a `PlatformContext` (exact inputs), and the real platform of a shipped
-stack with the component added after `Platform.build`, as the wiring will (real function,
-queue, endpoint and pipeline names).
+Everything runs the real program (`plan_with`, as `make plan` does), so the component sees what
+`Platform._monitoring` gives it: the real platform topic, the real endpoint and pipeline names,
+and every function and dead-letter queue of the stack keyed by its Pulumi resource name (which
+names its alarms). The exact-input tests plan dev with the monitoring settings below, a second
+model without any signal (`fraud`) and a second, real-time endpoint of churn (`churn-rt`); the
+last section runs over the shipped stacks as they are.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import hashlib
 import json
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -32,7 +34,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from components import metric_catalog
-from components.config import PROJECT, ConfigError, load_platform_config
+from components.config import PROJECT, ConfigError, PlatformConfig, load_platform_config
 from components.metric_catalog import EMITTERS, Emitter, problems
 from components.monitoring import (
     ModelSignals,
@@ -43,16 +45,18 @@ from components.monitoring import (
 )
 from components.naming import Naming
 from components.platform import PlatformContext, aws_provider
-from infra.program import Platform
-from planner.mocks import PlatformMocks, RecordingMonitor, Registration, plain
+from planner.mocks import PlatformMocks, RecordingMonitor, Registration
 from planner.policies import evaluate
 from planner.run import PROJECT_DIR, Plan
 from planner.stackfile import load_stack_config
+from tests.conftest import SHIPPED_STACKS, plan_with
 
 NS = "mlops-platform:"
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
+DEV_FILE = "stacks/Pulumi.dev.yaml"
 TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:mlops-platform-dev-platform-events"
+"""The platform topic `Platform.platform_topic()` creates in dev."""
 CHAT = f"arn:aws:sns:{REGION}:{ACCOUNT}:chatbot-ml"
 ACTIONS = [TOPIC, CHAT]
 PREFIX = "mlops-platform-dev-monitoring-"
@@ -60,6 +64,8 @@ METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 COMPOSITE_ALARM = "aws:cloudwatch/compositeAlarm:CompositeAlarm"
 DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
 SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+FUNCTION = "aws:lambda/function:Function"
+QUEUE = "aws:sqs/queue:Queue"
 
 MONITORING: dict[str, Any] = {
     "enabled": True,
@@ -74,96 +80,71 @@ MONITORING: dict[str, Any] = {
     "driftCheckStaleHours": 30,
 }
 SERVERLESS, REALTIME = "mlops-platform-dev-churn", "mlops-platform-dev-churn-rt"
-PIPELINE = "mlops-platform-dev-churn"
-MODELS = {
-    "churn": ModelSignals(
-        endpoints=[SERVERLESS, REALTIME],
-        serverless_endpoints=[SERVERLESS],
-        pipeline=PIPELINE,
-        drift_monitored=True,
-    ),
-    "fraud": ModelSignals(
-        endpoints=[], serverless_endpoints=[], pipeline=None, drift_monitored=False
-    ),
-}
-FUNCTIONS = {
+PIPELINE = "mlops-platform-dev-churn-training"
+FUNCTIONS = {  # the dev platform's functions: Pulumi resource name -> function name
     "drift-check": "mlops-platform-dev-drift-check",
+    "inference-churn-capture-proxy": "mlops-platform-dev-churn-capture-proxy",
     "inference-verifier": "mlops-platform-dev-inference-verifier",
+    "retraining-trigger": "mlops-platform-dev-retraining-trigger",
 }
-QUEUES = {"drift-dlq": "mlops-platform-dev-drift-dlq"}
+QUEUES = {  # its dead-letter queues: Pulumi resource name -> queue name
+    key: f"mlops-platform-dev-{key}"
+    for key in (
+        "drift-dlq",
+        "inference-dlq",
+        "inference-verify-hourly-dlq",
+        "inference-verify-state-dlq",
+        "registry-approvals-dlq",
+        "retraining-alarms-dlq",
+        "retraining-approvals-dlq",
+        "retraining-dlq",
+        "retraining-drift-dlq",
+        "retraining-requests-dlq",
+        "training-dlq",
+        "training-failures-dlq",
+    )
+}
 
 
-# ---- running a program under the mocks --------------------------------------------------------
+# ---- planning dev with the settings above -----------------------------------------------------
 
 
-def run_program(
-    stack: str,
-    monitoring: dict[str, Any],
-    program: Callable[[PlatformContext], None],
-    registered: list[Registration] | None = None,
-) -> Plan:
-    """`program` with a `PlatformContext` of `stack` (its `monitoring` replaced), as the real
-    program builds one, under the planner's mocks; what it registered and exported (each
-    registration also appended to `registered`, for a program that raises)."""
-    values = {**load_stack_config(PROJECT_DIR, stack).values}
-    values[f"{NS}monitoring"] = json.dumps(monitoring)
-    mocks = PlatformMocks(ACCOUNT, REGION, "aws")
-    monitor = RecordingMonitor(mocks, None if registered is None else registered.append)
-    runtime_settings.ROOT.set(None)
-    runtime_settings.SETTINGS.rpc_manager.clear()
-    runtime_settings.SETTINGS.outputs.clear()
-    pulumi.runtime.set_all_config(values, [])
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-
-    def main() -> None:
-        cfg = load_platform_config(values, stack, str(PROJECT_DIR / "stacks"))
-        program(
-            PlatformContext(
-                config=cfg,
-                naming=Naming(PROJECT, stack),
-                provider=aws_provider("aws", cfg),
-                partition="aws",
-                account_id=pulumi.Output.from_input(ACCOUNT),
-            )
-        )
-
-    _sync_await(run_pulumi_func(main))
-    root = runtime_settings.get_root_resource()
-    exported = dict(getattr(root, "outputs", {}) or {})
-    outputs = _sync_await(pulumi.Output.from_input(exported).future()) or {}
-    return Plan(stack, monitor.registrations, plain(outputs), 0.0, ACCOUNT, REGION)
+def dev_section(key: str) -> dict[str, Any]:
+    """A structured section of the shipped dev stack, as the program reads it."""
+    section: dict[str, Any] = json.loads(load_stack_config(PROJECT_DIR, "dev").values[NS + key])
+    return section
 
 
-def monitoring_only(
-    models: dict[str, ModelSignals] = MODELS,
-) -> Callable[[PlatformContext], None]:
-    def program(ctx: PlatformContext) -> None:
-        monitoring = PlatformMonitoring(
-            "monitoring",
-            MonitoringArgs(
-                context=ctx,
-                topic_arn=TOPIC,
-                models=models,
-                # Outputs, as the functions' and queues' names are in the program.
-                function_names={k: pulumi.Output.from_input(v) for k, v in FUNCTIONS.items()},
-                queue_names={k: pulumi.Output.from_input(v) for k, v in QUEUES.items()},
-            ),
-        )
-        pulumi.export("dashboards", monitoring.dashboard_names)
-        pulumi.export("alarms", monitoring.alarm_names)
-        pulumi.export("platformAlarms", monitoring.platform_alarm_names)
-
-    return program
+def overrides(monitoring: dict[str, Any] = MONITORING) -> dict[str, Any]:
+    """Dev with `monitoring`, a model `fraud` that has no endpoint, pipeline or drift monitor,
+    and a real-time endpoint `churn-rt` next to churn's serverless one."""
+    registry, inference = dev_section("modelRegistry"), dev_section("inference")
+    registry["models"] = [*registry["models"], {"name": "fraud"}]
+    inference["endpoints"] = [
+        *inference["endpoints"],
+        {"name": "churn-rt", "model": "churn", "modelVersion": 1, "kind": "realtime"},
+    ]
+    return {
+        f"{NS}monitoring": monitoring,
+        f"{NS}modelRegistry": registry,
+        f"{NS}inference": inference,
+    }
 
 
 @pytest.fixture(scope="module")
 def plan() -> Plan:
-    return run_program("dev", MONITORING, monitoring_only())
+    return plan_with("dev", overrides())
 
 
 def named(plan: Plan, name: str) -> Registration:
     (record,) = [r for r in plan.registrations if r.name == name]
     return record
+
+
+def children(plan: Plan) -> list[Registration]:
+    """The resources the monitoring component registered."""
+    component = named(plan, "monitoring")
+    return [r for r in plan.registrations if r.parent == component.urn]
 
 
 def alarm(plan: Plan, name: str) -> dict[str, Any]:
@@ -180,6 +161,17 @@ def body(plan: Plan, model: str) -> dict[str, Any]:
         named(plan, f"monitoring-{model}-dashboard").inputs["dashboardBody"]
     )
     return loaded
+
+
+def test_the_settings_plan_the_models_functions_and_queues_above(plan: Plan) -> None:
+    """The tables above are what dev really builds, so the exact inputs below are the real
+    ones."""
+    assert plan.outputs["platformTopicArn"] == TOPIC
+    assert plan.outputs["trainingPipelines"] == {"churn": PIPELINE}
+    assert {r.name: r.inputs["name"] for r in plan.by_type(FUNCTION)} == FUNCTIONS
+    assert {r.name: r.inputs["name"] for r in plan.by_type(QUEUE)} == QUEUES
+    endpoints = {r.inputs["name"] for r in plan.by_type("aws:sagemaker/endpoint:Endpoint")}
+    assert endpoints == {SERVERLESS, REALTIME}
 
 
 # ---- subscriptions ----------------------------------------------------------------------------
@@ -214,7 +206,7 @@ def test_topic_subscriptions_are_the_configured_emails_and_https_endpoints(plan:
 
 def test_reordering_the_subscribers_keeps_every_resource_name(plan: Plan) -> None:
     reordered = {**MONITORING, "alarmEmails": list(reversed(MONITORING["alarmEmails"]))}
-    again = run_program("dev", reordered, monitoring_only())
+    again = plan_with("dev", overrides(reordered))
     assert {r.name for r in again.by_type(SUBSCRIPTION)} == {
         r.name for r in plan.by_type(SUBSCRIPTION)
     }
@@ -328,18 +320,21 @@ def test_stale_window_is_hourly(hours: int) -> None:
     assert stale_window(hours) == (3600, hours)
 
 
-def test_a_stale_window_past_seven_days_is_refused_before_anything_is_built() -> None:
+def test_a_stale_window_past_seven_days_is_refused_by_the_config() -> None:
     """PutMetricAlarm: period times evaluation periods at most 604,800 s, whatever the period;
-    the config accepts up to 720 hours, CloudWatch cannot look back that far."""
+    the config takes at most 168 hours, so the stack is refused before any resource."""
     registered: list[Registration] = []
-    refused = (
-        "monitoring.driftCheckStaleHours is 169; a CloudWatch alarm looks back at most 168 "
-        "hours (seven days)"
+    expected = (
+        f"{DEV_FILE}: {NS}monitoring.driftCheckStaleHours: input should be less than or equal "
+        "to 168 (got 169); accepted: integer >= 1, <= 168"
     )
-    with pytest.raises(ValueError, match=f"^{re.escape(refused)}$"):
-        run_program("dev", {**MONITORING, "driftCheckStaleHours": 169}, monitoring_only(),
-                    registered)  # fmt: skip
-    assert [r.type for r in registered] == ["pulumi:providers:aws"]
+    with pytest.raises(ConfigError) as caught:
+        plan_with("dev", overrides({**MONITORING, "driftCheckStaleHours": 169}), (), registered)
+    assert [p.render(DEV_FILE) for p in caught.value.problems] == [expected]
+    assert str(caught.value) == (
+        f"invalid configuration in {DEV_FILE} (1 problem):\n  - {expected}"
+    )
+    assert registered == []
 
 
 def test_pipeline_failure_alarm(plan: Plan) -> None:
@@ -383,16 +378,17 @@ def test_function_alarms_fire_on_any_error_or_throttle(
     }
 
 
-def test_dead_letter_queue_alarm_fires_on_one_message(plan: Plan) -> None:
-    assert alarm(plan, "drift-dlq-not-empty") == {
-        "name": f"{PREFIX}drift-dlq-not-empty",
-        "alarmDescription": "The dead-letter queue drift-dlq holds messages: look at them, fix "
+@pytest.mark.parametrize("key", sorted(QUEUES))
+def test_dead_letter_queue_alarm_fires_on_one_message(plan: Plan, key: str) -> None:
+    assert alarm(plan, f"{key}-not-empty") == {
+        "name": f"{PREFIX}{key}-not-empty",
+        "alarmDescription": f"The dead-letter queue {key} holds messages: look at them, fix "
         "the cause, redrive. Missing data is ignored: SQS publishes only while a queue is "
         "active (a message in it or a call within six hours), so an idle queue keeps its last "
         "state.",
         "namespace": "AWS/SQS",
         "metricName": "ApproximateNumberOfMessagesVisible",
-        "dimensions": {"QueueName": "mlops-platform-dev-drift-dlq"},
+        "dimensions": {"QueueName": QUEUES[key]},
         "period": 300,  # SQS publishes every five minutes, whatever the configured period
         "statistic": "Maximum",
         "comparisonOperator": "GreaterThanThreshold",
@@ -419,12 +415,16 @@ def test_composite_alarm_is_any_of_the_models_latency_error_and_drift_alarms(pla
         "alarmActions": ACTIONS,
         "okActions": ACTIONS,
     }
-    # CloudWatch refuses a rule naming an alarm that does not exist yet.
-    assert set(composite.dependencies) == {named(plan, f"monitoring-{part}").urn for part in HEALTH}
+    # CloudWatch refuses a rule naming an alarm that does not exist yet; the platform topic it
+    # notifies is a dependency through its ARN.
+    assert set(composite.dependencies) == {
+        *(named(plan, f"monitoring-{part}").urn for part in HEALTH),
+        named(plan, "platform-events-topic").urn,
+    }
 
 
 def test_alarm_names_by_model_and_platform(plan: Plan) -> None:
-    assert plan.outputs["alarms"] == {
+    assert plan.outputs["modelAlarms"] == {
         "churn": [
             *(f"{PREFIX}{part}" for part in HEALTH),
             f"{PREFIX}churn-drift-checks-stale",
@@ -433,16 +433,34 @@ def test_alarm_names_by_model_and_platform(plan: Plan) -> None:
         ],
         "fraud": [],
     }
+    # Named after the functions' and queues' Pulumi resource names, each group in their order.
     assert plan.outputs["platformAlarms"] == [
         f"{PREFIX}drift-check-errors",
         f"{PREFIX}drift-check-throttles",
+        f"{PREFIX}inference-churn-capture-proxy-errors",
+        f"{PREFIX}inference-churn-capture-proxy-throttles",
         f"{PREFIX}inference-verifier-errors",
         f"{PREFIX}inference-verifier-throttles",
+        f"{PREFIX}retraining-trigger-errors",
+        f"{PREFIX}retraining-trigger-throttles",
         f"{PREFIX}drift-dlq-not-empty",
+        f"{PREFIX}inference-dlq-not-empty",
+        f"{PREFIX}inference-verify-hourly-dlq-not-empty",
+        f"{PREFIX}inference-verify-state-dlq-not-empty",
+        f"{PREFIX}registry-approvals-dlq-not-empty",
+        f"{PREFIX}retraining-alarms-dlq-not-empty",
+        f"{PREFIX}retraining-approvals-dlq-not-empty",
+        f"{PREFIX}retraining-dlq-not-empty",
+        f"{PREFIX}retraining-drift-dlq-not-empty",
+        f"{PREFIX}retraining-requests-dlq-not-empty",
+        f"{PREFIX}training-dlq-not-empty",
+        f"{PREFIX}training-failures-dlq-not-empty",
     ]
-    alarms = {r.inputs["name"] for r in plan.by_type(METRIC_ALARM)}
-    composites = {r.inputs["alarmName"] for r in plan.by_type(COMPOSITE_ALARM)}
-    listed = {n for names in plan.outputs["alarms"].values() for n in names}
+    # Every alarm the component created is listed (the endpoints' own alarms are not its).
+    own = children(plan)
+    alarms = {r.inputs["name"] for r in own if r.type == METRIC_ALARM}
+    composites = {r.inputs["alarmName"] for r in own if r.type == COMPOSITE_ALARM}
+    listed = {n for names in plan.outputs["modelAlarms"].values() for n in names}
     assert alarms | composites == listed | set(plan.outputs["platformAlarms"])
 
 
@@ -450,15 +468,93 @@ def test_a_model_with_no_signals_gets_no_composite(plan: Plan) -> None:
     assert [r.name for r in plan.by_type(COMPOSITE_ALARM)] == ["monitoring-churn-unhealthy"]
 
 
-def test_more_actions_than_cloudwatch_takes_are_refused_before_anything_is_built() -> None:
-    chats = [f"arn:aws:sns:{REGION}:{ACCOUNT}:chat-{i}" for i in range(5)]
+CHATS = [f"arn:aws:sns:{REGION}:{ACCOUNT}:chat-{i}" for i in range(5)]
+
+
+def test_more_actions_than_cloudwatch_takes_are_refused_by_the_config() -> None:
+    """CloudWatch takes five actions per alarm: the platform topic and four chat topics."""
     registered: list[Registration] = []
-    refused = (
-        "PlatformMonitoring 'monitoring': the platform topic and 5 chat topics make 6 alarm "
-        "actions; CloudWatch accepts 5 (at most 4 chatTopicArns)"
+    expected = (
+        f"{DEV_FILE}: {NS}monitoring.chatTopicArns: list should have at most 4 items after "
+        "validation, not 5 (got "
+        # The value is cut at 120 characters.
+        '["arn:aws:sns:eu-west-1:123456789012:chat-0", "arn:aws:sns:eu-west-1:123456789012:'
+        'chat-1", "arn:aws:sns:eu-west-1:123...); accepted: list of (string matching '
+        "`^arn:aws[a-z-]*:sns:[a-z0-9-]+:\\d{12}:[A-Za-z0-9_-]{1,256}$`) at most 4 items"
     )
+    with pytest.raises(ConfigError) as caught:
+        plan_with("dev", overrides({**MONITORING, "chatTopicArns": CHATS}), (), registered)
+    assert [p.render(DEV_FILE) for p in caught.value.problems] == [expected]
+    assert str(caught.value) == (
+        f"invalid configuration in {DEV_FILE} (1 problem):\n  - {expected}"
+    )
+    assert registered == []
+
+
+def build_directly(config: PlatformConfig, registered: list[Registration]) -> None:
+    """`PlatformMonitoring` built by a caller of its own, with `config` as given (not checked by
+    the config model), under the planner's mocks; every registration appended to
+    `registered`."""
+    mocks = PlatformMocks(ACCOUNT, REGION, "aws")
+    monitor = RecordingMonitor(mocks, registered.append)
+    runtime_settings.ROOT.set(None)
+    runtime_settings.SETTINGS.rpc_manager.clear()
+    runtime_settings.SETTINGS.outputs.clear()
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="dev", preview=False, monitor=monitor)
+
+    def program() -> None:
+        context = PlatformContext(
+            config=config,
+            naming=Naming(PROJECT, "dev"),
+            provider=aws_provider("aws", config),
+            partition="aws",
+            account_id=pulumi.Output.from_input(ACCOUNT),
+        )
+        PlatformMonitoring(
+            "monitoring",
+            MonitoringArgs(
+                context=context,
+                topic_arn=TOPIC,
+                models={},
+                function_names={},
+                queue_names={},
+            ),
+        )
+
+    _sync_await(run_pulumi_func(program))
+
+
+@pytest.mark.parametrize(
+    ("change", "refused"),
+    [
+        pytest.param(
+            {"drift_check_stale_hours": 169},
+            "monitoring.driftCheckStaleHours is 169; a CloudWatch alarm looks back at most 168 "
+            "hours (seven days)",
+            id="stale-window",
+        ),
+        pytest.param(
+            {"chat_topic_arns": CHATS},
+            "PlatformMonitoring 'monitoring': the platform topic and 5 chat topics make 6 alarm "
+            "actions; CloudWatch accepts 5 (at most 4 chatTopicArns)",
+            id="actions",
+        ),
+    ],
+)
+def test_built_directly_the_component_refuses_what_cloudwatch_cannot_take(
+    change: dict[str, Any], refused: str
+) -> None:
+    """The config refuses both (above); the component does too, for a caller that builds it
+    from settings the config model never checked, before it registers anything."""
+    values = dict(load_stack_config(PROJECT_DIR, "dev").values)
+    checked = load_platform_config(values, "dev", str(PROJECT_DIR / "stacks"))
+    # model_copy does not validate: the settings are what the config would refuse.
+    unchecked = checked.model_copy(
+        update={"monitoring": checked.monitoring.model_copy(update=change)}
+    )
+    registered: list[Registration] = []
     with pytest.raises(ValueError, match=f"^{re.escape(refused)}$"):
-        run_program("dev", {**MONITORING, "chatTopicArns": chats}, monitoring_only(), registered)
+        build_directly(unchecked, registered)
     assert [r.type for r in registered] == ["pulumi:providers:aws"]
 
 
@@ -489,20 +585,19 @@ def widget(
 
 
 def platform_widgets(first: int) -> list[dict[str, Any]]:
-    drift_check, verifier = FUNCTIONS["drift-check"], FUNCTIONS["inference-verifier"]
-    queue = QUEUES["drift-dlq"]
+    """The platform's graphs: each function's errors and throttles, each queue's messages, in
+    the order of their resource names."""
+    functions = [FUNCTIONS[key] for key in sorted(FUNCTIONS)]
+    queues = [QUEUES[key] for key in sorted(QUEUES)]
     return [
         widget(first, "Platform functions: errors and throttles", 60, "Sum", [
-            ["AWS/Lambda", "Errors", "FunctionName", drift_check,
-             {"label": f"{drift_check} Errors"}],
-            ["AWS/Lambda", "Throttles", "FunctionName", drift_check,
-             {"label": f"{drift_check} Throttles"}],
-            ["AWS/Lambda", "Errors", "FunctionName", verifier, {"label": f"{verifier} Errors"}],
-            ["AWS/Lambda", "Throttles", "FunctionName", verifier,
-             {"label": f"{verifier} Throttles"}],
+            ["AWS/Lambda", metric, "FunctionName", function, {"label": f"{function} {metric}"}]
+            for function in functions
+            for metric in ("Errors", "Throttles")
         ]),
         widget(first + 1, "Dead-letter queues: messages", 300, "Maximum", [
-            ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", queue, {"label": queue}],
+            ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", queue, {"label": queue}]
+            for queue in queues
         ]),
     ]  # fmt: skip
 
@@ -922,8 +1017,7 @@ def test_the_components_give_each_handler_its_namespace_and_service(
 def test_the_pack_passes_over_the_components_resources(plan: Plan) -> None:
     report = evaluate(plan.registrations)
     assert report.violations == []
-    assert {r.type for r in plan.registrations if r.custom} == {
-        "pulumi:providers:aws",
+    assert {r.type for r in children(plan)} == {
         SUBSCRIPTION,
         METRIC_ALARM,
         COMPOSITE_ALARM,
@@ -933,80 +1027,72 @@ def test_the_pack_passes_over_the_components_resources(plan: Plan) -> None:
 
 def test_every_child_is_parented_on_the_platform_provider(plan: Plan) -> None:
     component = named(plan, "monitoring")
+    assert component.type == "mlops:monitoring:PlatformMonitoring"
     provider = named(plan, "aws")
-    for record in plan.registrations:
-        if record.custom and record.type != "pulumi:providers:aws":
-            assert record.parent == component.urn, record.name
-            assert record.provider == provider.urn, record.name
+    assert provider.type == "pulumi:providers:aws"
+    own = [r for r in plan.registrations if r.name.startswith("monitoring-")]
+    assert own
+    for record in own:
+        assert record.parent == component.urn, record.name
+        assert record.provider == provider.urn, record.name
+    assert {r.urn for r in own} == {r.urn for r in children(plan)}
 
 
-# ---- on the real platform of the shipped stacks -------------------------------------------------
+# ---- on the shipped stacks as they are ----------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def with_monitoring() -> Callable[[str], Plan]:
-    """The shipped stack's real program, the component added after `Platform.build` the way the
-    wiring does (functions and queues keyed by position here: the program's inventory keys them
-    by resource name); each stack planned once."""
-    from tests.conftest import plan_with
-
-    original = Platform.build
-
-    def build(self: Platform) -> None:
-        original(self)
-        ctx = self.ctx
-        PlatformMonitoring(
-            "monitoring",
-            MonitoringArgs(
-                context=ctx,
-                topic_arn=self.platform_topic().topic_arn,
-                models=model_signals(
-                    ctx.config,
-                    self.endpoints.endpoint_names if self.endpoints else {},
-                    self.training.pipeline_names if self.training else {},
-                ),
-                function_names={
-                    f"function-{i}": n for i, n in enumerate(ctx.inventory.function_names)
-                },
-                queue_names={f"queue-{i}": n for i, n in enumerate(ctx.inventory.queue_names)},
-            ),
-        )
-
-    planned: dict[str, Plan] = {}
-
-    def plan(stack: str) -> Plan:
-        if stack not in planned:
-            Platform.build = build  # type: ignore[method-assign]
-            try:
-                planned[stack] = plan_with(stack, {f"{NS}monitoring": {"enabled": True}})
-            finally:
-                Platform.build = original  # type: ignore[method-assign]
-        return planned[stack]
-
-    return plan
-
-
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
 def test_on_the_shipped_stacks_every_metric_is_cataloged_and_the_pack_passes(
-    with_monitoring: Callable[[str], Plan], stack: str
+    plans: dict[str, Plan], stack: str
 ) -> None:
-    plan = with_monitoring(stack)
-    assert plan.by_type(DASHBOARD)
+    plan = plans[stack]
+    assert [r.inputs["dashboardName"] for r in plan.by_type(DASHBOARD)] == [
+        f"mlops-platform-{stack}-monitoring-churn"
+    ]
     # The endpoints' own rollback alarms (components/inference.py) are checked too.
     assert catalog_problems(plan) == []
     assert evaluate(plan.registrations).violations == []
 
 
-def test_on_dev_the_model_is_watched_through_its_real_endpoint_pipeline_and_checks(
-    with_monitoring: Callable[[str], Plan],
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_every_function_and_queue_is_alarmed_under_its_resource_name(
+    plans: dict[str, Plan], stack: str
 ) -> None:
-    plan = with_monitoring("dev")
-    dashboards = plan.by_type(DASHBOARD)
-    assert [r.inputs["dashboardName"] for r in dashboards] == [
-        "mlops-platform-dev-monitoring-churn"
+    """The program hands the component the stack's inventory, keyed by Pulumi resource name:
+    `drift-check` gets `mlops-platform-<stack>-monitoring-drift-check-errors`."""
+    plan = plans[stack]
+    prefix = f"mlops-platform-{stack}-monitoring-"
+    functions = sorted(plan.by_type(FUNCTION), key=lambda r: r.name)
+    queues = sorted(plan.by_type(QUEUE), key=lambda r: r.name)
+    assert {"drift-check", "inference-verifier", "retraining-trigger"} <= {
+        r.name for r in functions
+    }
+    assert {"drift-dlq", "retraining-dlq", "training-dlq"} <= {r.name for r in queues}
+    for function in functions:
+        for metric, suffix in (("Errors", "errors"), ("Throttles", "throttles")):
+            inputs = named(plan, f"monitoring-{function.name}-{suffix}").inputs
+            assert inputs["name"] == f"{prefix}{function.name}-{suffix}"
+            assert (inputs["metricName"], inputs["dimensions"]) == (
+                metric,
+                {"FunctionName": function.inputs["name"]},
+            )
+    for queue in queues:
+        inputs = named(plan, f"monitoring-{queue.name}-not-empty").inputs
+        assert inputs["name"] == f"{prefix}{queue.name}-not-empty"
+        assert inputs["dimensions"] == {"QueueName": queue.inputs["name"]}
+    assert plan.outputs["platformAlarms"] == [
+        *(f"{prefix}{f.name}-{s}" for f in functions for s in ("errors", "throttles")),
+        *(f"{prefix}{q.name}-not-empty" for q in queues),
     ]
-    alarms = sorted(r.inputs["name"] for r in plan.by_type(METRIC_ALARM) if "monitoring" in r.name)
-    model_alarms = [a for a in alarms if "-churn-" in a]
+
+
+def test_on_dev_the_model_is_watched_through_its_real_endpoint_pipeline_and_checks(
+    plans: dict[str, Plan],
+) -> None:
+    plan = plans["dev"]
+    own = children(plan)
+    alarms = sorted(r.inputs["name"] for r in own if r.type == METRIC_ALARM)
+    model_alarms = [a for a in alarms if a.startswith(f"{PREFIX}churn-")]
     assert model_alarms == [
         f"{PREFIX}churn-drift",
         f"{PREFIX}churn-drift-checks-stale",
@@ -1014,20 +1100,31 @@ def test_on_dev_the_model_is_watched_through_its_real_endpoint_pipeline_and_chec
         f"{PREFIX}churn-p99-latency",
         f"{PREFIX}churn-pipeline-failed",
     ]
+    # The shipped dev thresholds (stacks/Pulumi.dev.yaml), and only the platform topic to tell.
     latency = named(plan, "monitoring-churn-p99-latency").inputs
-    assert latency["dimensions"] == variant("mlops-platform-dev-churn")
+    assert latency["dimensions"] == variant(SERVERLESS)
+    assert (latency["threshold"], latency["period"], latency["evaluationPeriods"]) == (
+        3_000_000,
+        300,
+        3,
+    )
+    assert latency["alarmActions"] == latency["okActions"] == [TOPIC]
     pipeline = named(plan, "monitoring-churn-pipeline-failed").inputs
-    assert pipeline["dimensions"] == {"PipelineName": plan.outputs["trainingPipelines"]["churn"]}
+    assert pipeline["dimensions"] == {"PipelineName": PIPELINE}
+    assert not [r for r in own if r.type == SUBSCRIPTION]
     # Every platform function and dead-letter queue of the stack has its alarms and graphs.
-    functions = {r.inputs["name"] for r in plan.by_type("aws:lambda/function:Function")}
-    queues = {r.inputs["name"] for r in plan.by_type("aws:sqs/queue:Queue")}
+    functions = {r.inputs["name"] for r in plan.by_type(FUNCTION)}
+    queues = {r.inputs["name"] for r in plan.by_type(QUEUE)}
+    assert functions == set(FUNCTIONS.values())
+    assert queues == set(QUEUES.values())
     watched = {
         r.inputs["dimensions"].get("FunctionName") or r.inputs["dimensions"].get("QueueName")
-        for r in plan.by_type(METRIC_ALARM)
-        if r.inputs.get("namespace") in {"AWS/Lambda", "AWS/SQS"}
+        for r in own
+        if r.type == METRIC_ALARM and r.inputs.get("namespace") in {"AWS/Lambda", "AWS/SQS"}
     }
     assert watched == functions | queues
-    graphs = json.dumps(json.loads(dashboards[0].inputs["dashboardBody"]))
+    (dashboard,) = plan.by_type(DASHBOARD)
+    graphs = json.dumps(json.loads(dashboard.inputs["dashboardBody"]))
     assert all(f'"{name}"' in graphs for name in functions | queues)
 
 

@@ -101,6 +101,8 @@ def test_function_is_hardened_and_configured_from_the_stack(
         "RETRAIN_COOLDOWN_HOURS": cooldown,
         "RETRAIN_DAILY_CAP": cap,
         "RETRAIN_BUDGET_MAX_SHARE": share,
+        # Every shipped stack enables cost controls, so the guard reads the stack's budget.
+        "RETRAIN_BUDGET_NAME": f"mlops-platform-{stack}-monthly",
         "RETRAIN_AUDIT_TTL_DAYS": audit,
         "RETRAIN_PROMOTION_EVENT_TYPE": "model-approved",
         "POWERTOOLS_METRICS_NAMESPACE": "MLOpsPlatform/Retraining",
@@ -203,7 +205,13 @@ def test_role_grants_exactly_what_the_trigger_calls(plans: dict[str, Plan]) -> N
         "Trace",
         "DeadLetters",
         "UsePlatformKeyForDeadLetters",
+        "ReadBudget",
     }
+    # The shipped prod stack enables cost controls: the guard reads that one budget only.
+    assert granted["ReadBudget"]["Resource"] == [
+        f"arn:aws:budgets::{account}:budget/mlops-platform-prod-monthly"
+    ]
+    assert granted["ReadBudget"]["Action"] == ["budgets:ViewBudget"]
     assert granted["StartTraining"]["Resource"] == [
         f"arn:aws:sagemaker:{REGION}:{account}:pipeline/mlops-platform-prod-churn-training"
     ]
@@ -248,10 +256,14 @@ def test_budget_guard_and_promotion_are_wired_when_configured(
     }
 
 
-def test_without_cost_controls_the_budget_guard_is_off(plans: dict[str, Plan]) -> None:
-    variables = named(plans["staging"], "retraining-trigger").inputs["environment"]["variables"]
+def test_without_cost_controls_the_budget_guard_is_off(plan_stack: Callable[..., Plan]) -> None:
+    # The whole section is replaced, so staging's guardrail goes with it (default off).
+    plan = plan_stack("staging", {f"{NS}cost": {"enabled": False}})
+    variables = named(plan, "retraining-trigger").inputs["environment"]["variables"]
     assert "RETRAIN_BUDGET_NAME" not in variables
-    assert "ReadBudget" not in statements(named(plans["staging"], "retraining-access"))
+    # The share stays configured; without a budget to read the handler skips the guard.
+    assert variables["RETRAIN_BUDGET_MAX_SHARE"] == "0.9"
+    assert "ReadBudget" not in statements(named(plan, "retraining-access"))
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
