@@ -2,7 +2,7 @@
 
 Pydantic models, so a bad event is refused at the door with a message naming the field, and
 so the JSON Schemas in `lambdas/retrain_trigger/events/` are generated from the definitions the
-handler runs (`python lambdas/retrain_trigger/retrain_events.py` rewrites them; a test fails
+handler runs (`python -m planner.event_schemas` rewrites them; a test fails
 when they are stale).
 
 Inputs (EventBridge events, parsed on the Powertools parser's `EventBridgeModel`):
@@ -19,12 +19,9 @@ audit trail keeps and the handler returns.
 
 from __future__ import annotations
 
-import json
 import re
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
 import retrain_settings as settings
@@ -365,38 +362,3 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     settings.EVENT_SKIPPED: RetrainingSkipped,
     settings.EVENT_PROMOTION: ModelPromotionRequested,
 }
-
-
-def json_schemas() -> dict[str, dict[str, Any]]:
-    """The JSON Schema of every model in `SCHEMAS`, by file stem."""
-    out: dict[str, dict[str, Any]] = {}
-    for stem, model in SCHEMAS.items():
-        schema = model.model_json_schema(by_alias=True, mode="validation")
-        out[stem] = {
-            "$schema": "https://json-schema.org/draft/2020-12/schema",
-            "$id": f"https://mlops-platform/retraining/{stem}.schema.json",
-            **schema,
-        }
-    return out
-
-
-def render_schema(schema: dict[str, Any]) -> str:
-    """The committed text of one schema (stable key order, trailing newline)."""
-    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
-
-
-def write_schemas(directory: Path) -> list[Path]:
-    """Write `<stem>.schema.json` for every model into `directory`; return the paths."""
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for stem, schema in json_schemas().items():
-        path = directory / f"{stem}.schema.json"
-        path.write_text(render_schema(schema), encoding="utf-8")
-        paths.append(path)
-    return paths
-
-
-if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "events"
-    for written in write_schemas(target):
-        print(written)

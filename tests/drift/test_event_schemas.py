@@ -1,7 +1,7 @@
 """The JSON Schemas in `lambdas/drift_check/events/`: generated from the models, and true.
 
 The committed files must be what `mlops_drift.events` generates now (regenerate with
-`python -m mlops_drift.events lambdas/drift_check/events`); the events the handlers put on the
+`python -m planner.event_schemas`); the events the handlers put on the
 bus, as a subscriber's queue receives them, must validate against them; so must the input
 events the scheduler and the state machine pass, and the bad ones must not.
 """
@@ -16,8 +16,9 @@ import handler
 import pytest
 from jsonschema import Draft202012Validator, ValidationError
 from mlops_drift import settings
-from mlops_drift.events import SCHEMAS, json_schemas, render_schema, write_schemas
+from mlops_drift.events import SCHEMAS
 
+from planner.event_schemas import json_schemas, render_schema, write_schemas
 from tests.drift.conftest import (
     WINDOW_END,
     Aws,
@@ -41,14 +42,13 @@ def validator(stem: str) -> Draft202012Validator:
 def test_committed_schemas_are_generated_from_the_models(tmp_path: Path) -> None:
     committed = sorted(p.name for p in EVENTS_DIR.glob("*.schema.json"))
     assert committed == sorted(f"{stem}.schema.json" for stem in SCHEMAS), (
-        "regenerate: python -m mlops_drift.events lambdas/drift_check/events"
+        "regenerate: python -m planner.event_schemas"
     )
-    for stem, schema in json_schemas().items():
+    for stem, schema in json_schemas(SCHEMAS, "drift").items():
         assert (EVENTS_DIR / f"{stem}.schema.json").read_text() == render_schema(schema), (
-            f"{stem}.schema.json is stale; regenerate: "
-            "python -m mlops_drift.events lambdas/drift_check/events"
+            f"{stem}.schema.json is stale; regenerate: python -m planner.event_schemas"
         )
-    written = write_schemas(tmp_path)
+    written = write_schemas(SCHEMAS, "drift", tmp_path)
     assert [p.read_text() for p in written] == [(EVENTS_DIR / p.name).read_text() for p in written]
 
 

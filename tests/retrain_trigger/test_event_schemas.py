@@ -1,7 +1,7 @@
 """The JSON Schemas in `lambdas/retrain_trigger/events/`: generated from the models, and true.
 
 The committed files must be what `retrain_events` generates now (regenerate with
-`python lambdas/retrain_trigger/retrain_events.py`); the events the trigger puts on the bus, as
+`python -m planner.event_schemas`); the events the trigger puts on the bus, as
 a subscriber's queue receives them, must validate against them, and so must the manual request
 fixture, while bad requests must not. The drift check's own `DriftDetected` events must parse
 with the trigger's input model.
@@ -19,8 +19,9 @@ import retrain_events
 import trigger
 from jsonschema import Draft202012Validator, ValidationError
 from mlops_drift import events as drift_events
-from retrain_events import SCHEMAS, json_schemas, render_schema, write_schemas
+from retrain_events import SCHEMAS
 
+from planner.event_schemas import json_schemas, render_schema, write_schemas
 from tests.retrain_trigger.conftest import World, load_event
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
@@ -28,7 +29,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publis
 ROOT = Path(__file__).parents[2]
 EVENTS_DIR = ROOT / "lambdas" / "retrain_trigger" / "events"
 DRIFT_EVENTS_DIR = ROOT / "lambdas" / "drift_check" / "events"
-REGENERATE = "regenerate: python lambdas/retrain_trigger/retrain_events.py"
+REGENERATE = "regenerate: python -m planner.event_schemas"
 
 
 def validator(stem: str, directory: Path = EVENTS_DIR) -> Draft202012Validator:
@@ -39,11 +40,11 @@ def validator(stem: str, directory: Path = EVENTS_DIR) -> Draft202012Validator:
 def test_committed_schemas_are_generated_from_the_models(tmp_path: Path) -> None:
     committed = sorted(p.name for p in EVENTS_DIR.glob("*.schema.json"))
     assert committed == sorted(f"{stem}.schema.json" for stem in SCHEMAS), REGENERATE
-    for stem, schema in json_schemas().items():
+    for stem, schema in json_schemas(SCHEMAS, "retraining").items():
         assert (EVENTS_DIR / f"{stem}.schema.json").read_text() == render_schema(schema), (
             f"{stem}.schema.json is stale; {REGENERATE}"
         )
-    written = write_schemas(tmp_path)
+    written = write_schemas(SCHEMAS, "retraining", tmp_path)
     assert [p.read_text() for p in written] == [(EVENTS_DIR / p.name).read_text() for p in written]
 
 
