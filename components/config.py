@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -627,10 +628,239 @@ class Inference(_Section):
         return endpoint.serverless or ServerlessSpec()
 
 
+EKS_VERSIONS = ("1.31", "1.32", "1.33", "1.34")
+"""EKS versions in standard support; older ones cost extended-support fees per cluster-hour."""
+
+EksVersion = Literal["1.31", "1.32", "1.33", "1.34"]
+Ipv4Cidr = Annotated[
+    str,
+    Field(
+        pattern=r"^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+        r"/([0-9]|[12][0-9]|3[0-2])$"
+    ),
+]
+Ec2InstanceType = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")]
+DnsLabel = Annotated[str, Field(pattern=r"^[a-z]([-a-z0-9]*[a-z0-9])?$", max_length=40)]
+SemVer = Annotated[
+    str,
+    Field(
+        pattern=r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$"
+    ),
+]
+CPU_QUANTITY = r"^([0-9]+m|[0-9]+(\.[0-9]{1,3})?)$"
+MEMORY_QUANTITY = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"
+CpuQuantity = Annotated[str, Field(pattern=CPU_QUANTITY)]
+MemoryQuantity = Annotated[str, Field(pattern=MEMORY_QUANTITY)]
+MEMORY_UNITS = {
+    "": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+}  # fmt: skip
+"""Kubernetes quantity suffixes of memory: decimal (k, M, …) and binary (Ki, Mi, …)."""
+
+PINNED_IMAGE_ACCEPTED = (
+    "an image pinned by digest (<repository>@sha256:<64 hex digits>) or by a tag other than "
+    "latest (<repository>:<tag>)"
+)
+_IMAGE_REPOSITORY = r"[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*"
+_IMAGE_DIGEST = re.compile(rf"^{_IMAGE_REPOSITORY}@sha256:[0-9a-f]{{64}}$")
+_IMAGE_TAG = re.compile(rf"^{_IMAGE_REPOSITORY}:(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})$")
+
+
+def _pinned_image(value: object) -> str:
+    """A model-server image that names one build: a digest, or a tag that is not `latest`.
+
+    A tag can still be re-pushed; a digest cannot. Both are accepted (the registry's ECR
+    repositories are immutable), an unpinned reference is not: every rollout would pull
+    whatever the repository holds that day."""
+    if not isinstance(value, str):
+        raise PydanticCustomError("pinned_image", "not an image reference")
+    if _IMAGE_DIGEST.match(value):
+        return value
+    tagged = _IMAGE_TAG.match(value)
+    if tagged is not None and tagged["tag"] != "latest":
+        return value
+    last = value.rsplit("/", 1)[-1]
+    if "@" not in value and (":" not in last or last.partition(":")[2] in ("", "latest")):
+        raise PydanticCustomError(
+            "pinned_image",
+            "image without a pinned tag or digest (no tag, an empty tag or latest), so what a "
+            "rollout runs would change with every push",
+        )
+    raise PydanticCustomError("pinned_image", "not a well-formed image reference")
+
+
+PinnedImage = Annotated[str, PlainValidator(_pinned_image), Accepts(PINNED_IMAGE_ACCEPTED)]
+
+
+class EksCluster(_Section):
+    """An EKS cluster the platform creates."""
+
+    mode: Literal["eks"] = Field(description="`eks`: the platform creates the cluster.")
+    version: EksVersion = Field(description="Kubernetes version of the cluster.")
+    endpoint_public_access_cidrs: Annotated[list[Ipv4Cidr], MaxLen(40)] = Field(
+        default_factory=list,
+        description="CIDRs allowed to reach the API server; empty: private endpoint only.",
+    )
+    node_instance_types: Annotated[list[Ec2InstanceType], MinLen(1), MaxLen(20)] = Field(
+        default_factory=lambda: ["m6i.large"], description="Instance types of the node group."
+    )
+    min_nodes: Annotated[int, Ge(1), Le(450)] = Field(default=2, description="Node group floor.")
+    max_nodes: Annotated[int, Ge(1), Le(450)] = Field(default=4, description="Node group ceiling.")
+
+
+class ExistingCluster(_Section):
+    """A cluster the platform deploys into but does not own."""
+
+    mode: Literal["existing"] = Field(description="`existing`: deploy into a given cluster.")
+    kubeconfig_secret: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")] = Field(
+        description="Name of the secret stack config key (`pulumi config set --secret`) "
+        "holding the cluster's kubeconfig."
+    )
+
+
+CLUSTER_MODES: dict[str, type[EksCluster] | type[ExistingCluster]] = {
+    "eks": EksCluster,
+    "existing": ExistingCluster,
+}
+CLUSTER_ACCEPTED = (
+    'a mapping with mode "eks" (required keys version; optional keys '
+    'endpointPublicAccessCidrs, nodeInstanceTypes, minNodes, maxNodes) or mode "existing" '
+    "(required key kubeconfigSecret)"
+)
+
+
+def _cluster(value: object) -> EksCluster | ExistingCluster:
+    """Validate a cluster as the model its `mode` names. A hand-made discriminated union:
+    pydantic's own puts the tag in the error location (`cluster.eks.version`), which is not a
+    key of the stack file; here errors point at `cluster.version`."""
+    if isinstance(value, (EksCluster, ExistingCluster)):
+        return value
+    mode = value.get("mode", _ABSENT) if isinstance(value, dict) else _ABSENT
+    model = CLUSTER_MODES.get(mode) if isinstance(mode, str) else None
+    if model is None:
+        raise PydanticCustomError(
+            "cluster_mode",
+            "cluster mode {mode} is neither eks nor existing",
+            {"mode": _show(mode)},
+        )
+    return model.model_validate(value)
+
+
+Cluster = Annotated[
+    EksCluster | ExistingCluster, PlainValidator(_cluster), Accepts(CLUSTER_ACCEPTED)
+]
+
+
+class Replicas(_Section):
+    """The horizontal pod autoscaler's bounds."""
+
+    min: Annotated[int, Ge(1), Le(100)] = Field(default=2, description="HPA floor.")
+    max: Annotated[int, Ge(1), Le(100)] = Field(default=4, description="HPA ceiling.")
+
+
+class ResourceQuantities(_Section):
+    """CPU and memory of the model-server container (Kubernetes quantities)."""
+
+    cpu: CpuQuantity = Field(description="CPU, in cores (`1`, `0.5`) or millicores (`500m`).")
+    memory: MemoryQuantity = Field(description="Memory, e.g. `512Mi`, `2Gi`, `1G`.")
+
+
+class Resources(_Section):
+    """Requests (what the scheduler reserves, and the HPA's 100%) and limits of a pod."""
+
+    requests: ResourceQuantities = Field(
+        default_factory=lambda: ResourceQuantities(cpu="500m", memory="1Gi"),
+        description="Reserved CPU and memory.",
+    )
+    limits: ResourceQuantities = Field(
+        default_factory=lambda: ResourceQuantities(cpu="1", memory="2Gi"),
+        description="Most CPU (throttled above) and memory (killed above); >= requests.",
+    )
+
+
+class CanaryWeights(_Section):
+    """Traffic split of a canary rollout, in percent; the two add up to 100."""
+
+    stable: Annotated[int, Ge(0), Le(100)] = Field(description="Share of the stable version.")
+    canary: Annotated[int, Ge(0), Le(100)] = Field(description="Share of the canary version.")
+
+
+class KubernetesRollout(_Section):
+    """How a service's traffic moves to a new model version."""
+
+    strategy: Literal["blue-green", "canary"] = Field(
+        default="blue-green", description="Blue/green switch, or a weighted canary."
+    )
+    active: Literal["blue", "green"] = Field(
+        default="blue", description="Blue/green: the colour taking the traffic."
+    )
+    green_version: ModelVersion | None = Field(
+        default=None, description="Blue/green: the green deployment's model version; none."
+    )
+    canary_version: ModelVersion | None = Field(
+        default=None, description="Canary: the canary's model version (required for canary)."
+    )
+    weights: CanaryWeights | None = Field(
+        default=None, description="Canary: the traffic split (required for canary)."
+    )
+
+
+class KubernetesShadow(_Section):
+    """A shadow deployment receiving a mirrored copy of the traffic; its answers are dropped."""
+
+    model_version: ModelVersion | None = Field(
+        default=None, description="Model version of the shadow (required)."
+    )
+    mirror_percent: Annotated[int, Ge(1), Le(100)] = Field(
+        default=100, description="Share of requests mirrored to the shadow."
+    )
+
+
+class KubernetesService(_Section):
+    """One model served on Kubernetes: a Deployment per version, an HPA, a PDB, a Service."""
+
+    name: DnsLabel = Field(description="Service name (a DNS label: lower case, digits, `-`).")
+    model: ModelName = Field(description="The registry model served.")
+    model_version: ModelVersion = Field(
+        description="Pinned model package version, or `latest-approved` resolved when the "
+        "program runs."
+    )
+    image: PinnedImage = Field(description="Model-server image, pinned by digest or tag.")
+    replicas: Replicas = Field(default_factory=Replicas, description="Autoscaling bounds.")
+    pdb_min_available: Annotated[int, Ge(0), Le(99)] = Field(
+        default=1,
+        description="PodDisruptionBudget minAvailable; replicas.min must exceed it.",
+    )
+    resources: Resources = Field(default_factory=Resources, description="Requests and limits.")
+    target_cpu_percent: Annotated[int, Ge(1), Le(100)] = Field(
+        default=70, description="HPA target: average CPU use, in percent of the request."
+    )
+    rollout: KubernetesRollout = Field(
+        default_factory=KubernetesRollout, description="Rollout of a new version."
+    )
+    shadow: KubernetesShadow | None = Field(
+        default=None, description="Shadow deployment (mirrored traffic); none when unset."
+    )
+    capture: Capture = Field(default_factory=Capture, description="Data capture.")
+
+
 class Kubernetes(_Section):
-    """Kubernetes inference (issue 9)."""
+    """Kubernetes inference (issue 9): model servers on EKS or an existing cluster."""
 
     enabled: bool = Field(default=False, description="Serve models on Kubernetes.")
+    cluster: Cluster | None = Field(
+        default=None, description="The cluster: created on EKS, or existing (required when on)."
+    )
+    prometheus_stack_chart_version: SemVer | None = Field(
+        default=None,
+        description="Pinned kube-prometheus-stack Helm chart version (required when on).",
+    )
+    namespace_prefix: DnsLabel = Field(
+        default="mlops", description="Namespaces are `<prefix>-<stack>`."
+    )
+    services: Annotated[list[KubernetesService], MaxLen(20)] = Field(
+        default_factory=list, description="The model services of this stack."
+    )
 
 
 HttpsUrl = Annotated[
@@ -1297,6 +1527,7 @@ def _cross_checks(
     problems.extend(_inference_checks(cfg, stack))
     problems.extend(_retraining_checks(cfg))
     problems.extend(_cost_checks(cfg))
+    problems.extend(_kubernetes_checks(cfg))
     reserved = set(PLATFORM_TAG_KEYS) & set(cfg.tags.extra)
     if reserved:
         add(
@@ -1628,6 +1859,244 @@ def _cost_checks(cfg: PlatformConfig) -> list[ConfigProblem]:
                 True,
                 "the guardrail is an action of the stack's budget, and cost.enabled is false",
                 "false, or cost.enabled: true",
+            )
+        )
+    return problems
+
+
+def _cpu_cores(quantity: str) -> float:
+    return int(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
+
+
+def _memory_bytes(quantity: str) -> float:
+    number = re.match(r"^[0-9]+(\.[0-9]+)?", quantity)
+    assert number is not None  # the field's pattern
+    return float(number[0]) * MEMORY_UNITS[quantity[number.end() :]]
+
+
+def _kubernetes_checks(cfg: PlatformConfig) -> list[ConfigProblem]:
+    """Rules of the `kubernetes` section. The services' rules apply whether or not the section
+    is enabled (a service is checked when it is declared, not when it is switched on); the
+    section's own requirements only when it is enabled."""
+    kubernetes = cfg.kubernetes
+    problems: list[ConfigProblem] = []
+    if kubernetes.enabled:
+        disabled = [
+            f"{key}.enabled"
+            for key, enabled in (
+                ("dataLake", cfg.data_lake.enabled),
+                ("modelRegistry", cfg.model_registry.enabled),
+            )
+            if not enabled
+        ]
+        if disabled:
+            problems.append(
+                _problem(
+                    "kubernetes.enabled",
+                    True,
+                    "Kubernetes services serve registered model versions and capture to the data "
+                    f"lake, and {' and '.join(disabled)} "
+                    f"{'is' if len(disabled) == 1 else 'are'} false",
+                    "false, or dataLake.enabled and modelRegistry.enabled true",
+                )
+            )
+        if kubernetes.cluster is None:
+            problems.append(
+                _problem(
+                    "kubernetes.cluster",
+                    _ABSENT,
+                    "required when kubernetes.enabled is true",
+                    CLUSTER_ACCEPTED,
+                )
+            )
+        if kubernetes.prometheus_stack_chart_version is None:
+            problems.append(
+                _problem(
+                    "kubernetes.prometheusStackChartVersion",
+                    _ABSENT,
+                    "required when kubernetes.enabled is true: the monitoring chart is pinned",
+                    'a kube-prometheus-stack chart version, e.g. "75.15.1"',
+                )
+            )
+    problems.extend(_cluster_problems(cfg))
+    services = kubernetes.services
+    for index, first in _duplicates([s.name for s in services]).items():
+        problems.append(
+            _problem(
+                f"kubernetes.services[{index}].name",
+                services[index].name,
+                f"service already declared at services[{first}]",
+                "a name used once per stack",
+            )
+        )
+    models = [m.name for m in cfg.model_registry.models]
+    for index, service in enumerate(services):
+        at = f"kubernetes.services[{index}]"
+        if cfg.model_registry.enabled and service.model not in models:
+            problems.append(
+                _problem(
+                    f"{at}.model",
+                    service.model,
+                    "not a model of modelRegistry.models",
+                    "one of " + (", ".join(models) or "(no models declared)"),
+                )
+            )
+        problems.extend(_service_problems(at, service, cfg.tier))
+    return problems
+
+
+def _cluster_problems(cfg: PlatformConfig) -> list[ConfigProblem]:
+    cluster = cfg.kubernetes.cluster
+    problems: list[ConfigProblem] = []
+    if isinstance(cluster, EksCluster):
+        if cluster.min_nodes > cluster.max_nodes:
+            problems.append(
+                _problem(
+                    "kubernetes.cluster.minNodes",
+                    cluster.min_nodes,
+                    f"greater than cluster.maxNodes ({cluster.max_nodes})",
+                    f"an integer <= {cluster.max_nodes}",
+                )
+            )
+        if cfg.tier == "prod" and "0.0.0.0/0" in cluster.endpoint_public_access_cidrs:
+            problems.append(
+                _problem(
+                    "kubernetes.cluster.endpointPublicAccessCidrs",
+                    cluster.endpoint_public_access_cidrs,
+                    "a prod cluster's API server may not be open to the whole internet",
+                    "the CIDRs of the networks that administer the cluster, or [] (private "
+                    "endpoint only) when tier is prod",
+                )
+            )
+    elif isinstance(cluster, ExistingCluster) and cluster.kubeconfig_secret in TOP_LEVEL_KEYS:
+        problems.append(
+            _problem(
+                "kubernetes.cluster.kubeconfigSecret",
+                cluster.kubeconfig_secret,
+                "names one of the platform's own config keys, not a secret holding a kubeconfig",
+                "the name of a secret stack config key, e.g. kubeconfig",
+            )
+        )
+    return problems
+
+
+def _service_problems(at: str, service: KubernetesService, tier: str) -> list[ConfigProblem]:
+    problems: list[ConfigProblem] = []
+    replicas = service.replicas
+    if replicas.min > replicas.max:
+        problems.append(
+            _problem(
+                f"{at}.replicas.min",
+                replicas.min,
+                f"greater than replicas.max ({replicas.max})",
+                f"an integer <= {replicas.max}",
+            )
+        )
+    if tier == "prod" and replicas.min < 2:
+        problems.append(
+            _problem(
+                f"{at}.replicas.min",
+                replicas.min,
+                "a prod service needs more than one replica to survive a node's loss",
+                "an integer >= 2 when tier is prod",
+            )
+        )
+    # At the HPA's floor a PDB allows replicas.min - pdbMinAvailable evictions; at 0 a node
+    # drain (a cluster upgrade, a node replacement) waits forever.
+    if replicas.min < service.pdb_min_available + 1:
+        problems.append(
+            _problem(
+                f"{at}.pdbMinAvailable",
+                service.pdb_min_available,
+                f"not below replicas.min ({replicas.min}): at the autoscaler's floor the "
+                "disruption budget allows no eviction, so node drains would block",
+                f"an integer <= {replicas.min - 1}, or replicas.min >= "
+                f"{service.pdb_min_available + 1}",
+            )
+        )
+    requests, limits = service.resources.requests, service.resources.limits
+    for key, request, limit, size in (
+        ("cpu", requests.cpu, limits.cpu, _cpu_cores),
+        ("memory", requests.memory, limits.memory, _memory_bytes),
+    ):
+        if size(limit) < size(request):
+            problems.append(
+                _problem(
+                    f"{at}.resources.limits.{key}",
+                    limit,
+                    f"below resources.requests.{key} ({request}); Kubernetes refuses a limit "
+                    "below the request",
+                    f"a quantity >= {request}",
+                )
+            )
+    problems.extend(_kubernetes_rollout_problems(f"{at}.rollout", service.rollout))
+    if service.shadow is not None and service.shadow.model_version is None:
+        problems.append(
+            _problem(
+                f"{at}.shadow.modelVersion",
+                _ABSENT,
+                f"shadow.mirrorPercent ({service.shadow.mirror_percent}) mirrors traffic to a "
+                "shadow, and no shadow version is given",
+                "a model version (" + describe_annotation(ModelVersion) + "), or shadow unset",
+            )
+        )
+    return problems
+
+
+def _kubernetes_rollout_problems(at: str, rollout: KubernetesRollout) -> list[ConfigProblem]:
+    problems: list[ConfigProblem] = []
+    given = rollout.model_fields_set
+    if rollout.strategy == "canary":
+        for key, name in (("active", "active"), ("greenVersion", "green_version")):
+            if name in given:
+                problems.append(
+                    _problem(
+                        f"{at}.{key}",
+                        getattr(rollout, name),
+                        "a blue/green setting, and the strategy is canary",
+                        "unset, or strategy: blue-green",
+                    )
+                )
+        for key, value in (("canaryVersion", rollout.canary_version), ("weights", rollout.weights)):
+            if value is None:
+                problems.append(
+                    _problem(
+                        f"{at}.{key}",
+                        _ABSENT,
+                        "required when strategy is canary",
+                        "a model version (" + describe_annotation(ModelVersion) + ")"
+                        if key == "canaryVersion"
+                        else "a mapping {stable: <int>, canary: <int>} adding up to 100",
+                    )
+                )
+        weights = rollout.weights
+        if weights is not None and weights.stable + weights.canary != 100:
+            problems.append(
+                _problem(
+                    f"{at}.weights",
+                    weights.model_dump(by_alias=True),
+                    f"the shares add up to {weights.stable + weights.canary}%, not 100%",
+                    "stable + canary = 100",
+                )
+            )
+        return problems
+    for key, value in (("canaryVersion", rollout.canary_version), ("weights", rollout.weights)):
+        if value is not None:
+            problems.append(
+                _problem(
+                    f"{at}.{key}",
+                    value.model_dump(by_alias=True) if isinstance(value, BaseModel) else value,
+                    "a canary setting, and the strategy is blue-green",
+                    "unset, or strategy: canary",
+                )
+            )
+    if rollout.active == "green" and rollout.green_version is None:
+        problems.append(
+            _problem(
+                f"{at}.greenVersion",
+                _ABSENT,
+                "active is green, and the green deployment has no model version",
+                "a model version (" + describe_annotation(ModelVersion) + "), or active: blue",
             )
         )
     return problems
