@@ -8,6 +8,7 @@ from .firehose import FIREHOSE_POLICIES
 from .iam import IAM_POLICIES
 from .inference import INFERENCE_POLICIES
 from .kms import KMS_POLICIES
+from .kubernetes import KUBERNETES_POLICIES
 from .lambda_ import LAMBDA_POLICIES
 from .logs import LOG_POLICIES
 from .messaging import MESSAGING_POLICIES
@@ -36,6 +37,7 @@ POLICIES: tuple[ResourceValidationPolicy | StackValidationPolicy, ...] = (
     *LOG_POLICIES,
     *ORCHESTRATION_POLICIES,
     *ALARM_POLICIES,
+    *KUBERNETES_POLICIES,
 )
 
 __all__ = ["PACK_NAME", "POLICIES"]

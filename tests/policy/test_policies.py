@@ -251,7 +251,8 @@ def test_every_policy_has_a_violating_case_here() -> None:
     # test_lambda_iam_policies.py, the training (SageMaker pipeline) ones in
     # test_training_policies.py, the inference (endpoint and model) ones in
     # test_inference_policies.py, the Firehose ones in test_firehose.py, the CloudWatch alarm
-    # ones in test_alarms.py.
+    # ones in test_alarms.py, the
+    # Kubernetes workload ones in test_kubernetes.py.
     covered = {
         "kms-key-rotation", "kms-key-policy", "kms-key-deletion-protection", "required-tags",
         "provider-default-tags", "aws-explicit-provider",
@@ -280,6 +281,11 @@ def test_every_policy_has_a_violating_case_here() -> None:
         "scheduler-schedule-retry-and-dlq", "scheduler-schedule-kms",
         "sfn-state-machine-logging", "sfn-state-machine-tracing", "sfn-state-machine-kms",
         "cloudwatch-alarm-actions", "cloudwatch-alarm-missing-data",
+        "kubernetes-pod-probes", "kubernetes-pod-resources", "kubernetes-image-pinned",
+        "kubernetes-host-namespaces", "kubernetes-container-privileges",
+        "kubernetes-run-as-non-root", "kubernetes-seccomp-runtime-default",
+        "kubernetes-not-default-namespace", "kubernetes-service-account",
+        "kubernetes-network-policy",
     }  # fmt: skip
     assert {p.name for p in POLICIES} == covered
 
