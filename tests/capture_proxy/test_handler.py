@@ -32,6 +32,8 @@ from botocore.stub import Stubber
 from mlops_drift.baseline import build_baseline
 from mlops_drift.capture import profile_capture, read_capture_columns
 
+from tests.lambda_context import LambdaContext
+
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
 REGION = "eu-west-1"
@@ -49,20 +51,13 @@ def load_event(name: str) -> dict[str, Any]:
     return document
 
 
-@dataclass
-class FakeContext:
-    function_name: str = "mlops-dev-capture-proxy-churn"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = (
-        f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:mlops-dev-capture-proxy-churn"
-    )
-    aws_request_id: str = "3f9c2b1a-7d4e-4c5f-8a6b-0e1d2c3b4a59"
-    log_group_name: str = "/aws/lambda/mlops-dev-capture-proxy-churn"
-    log_stream_name: str = "2026/11/27/[$LATEST]0123456789abcdef"
+@dataclass(frozen=True)
+class FakeContext(LambdaContext):
+    """This suite's function, as Lambda would describe it to the handler."""
 
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
+    function_name: str = "mlops-dev-capture-proxy-churn"
+    remaining_millis: int = 30_000
+    aws_request_id: str = "3f9c2b1a-7d4e-4c5f-8a6b-0e1d2c3b4a59"
 
 
 @dataclass

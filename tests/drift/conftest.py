@@ -28,6 +28,8 @@ import pytest
 from mlops_drift import settings
 from mlops_drift.baseline import Baseline, baseline_to_dict, build_baseline
 
+from tests.lambda_context import LambdaContext
+
 # The handler module creates its boto3 clients at import, as in Lambda, where AWS_REGION is
 # always set; give the tests a region before any test module imports it.
 os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
@@ -54,20 +56,13 @@ def load_event(name: str) -> dict[str, Any]:
     return document
 
 
-@dataclass
-class FakeContext:
-    """The attributes of a Lambda context that Powertools reads."""
+@dataclass(frozen=True)
+class FakeContext(LambdaContext):
+    """This suite's function, as Lambda would describe it to the handler."""
 
     function_name: str = "mlops-dev-drift-check"
-    function_version: str = "$LATEST"
     memory_limit_in_mb: int = 2048
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:mlops-dev-drift-check"
-    aws_request_id: str = "5b1d2c3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e"
-    log_group_name: str = "/aws/lambda/mlops-dev-drift-check"
-    log_stream_name: str = "2026/11/27/[$LATEST]0123456789abcdef"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 600_000
+    remaining_millis: int = 600_000
 
 
 @pytest.fixture

@@ -36,6 +36,8 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 import verifier
 import verifier_settings as settings
 
+from tests.lambda_context import LambdaContext
+
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 PREFIX = "/mlops-platform/prod/endpoints"
@@ -124,22 +126,12 @@ def intended_text(
     )
 
 
-@dataclass
-class FakeContext:
-    """The attributes of a Lambda context that Powertools reads."""
+@dataclass(frozen=True)
+class FakeContext(LambdaContext):
+    """This suite's function, as Lambda would describe it to the handler."""
 
     function_name: str = "mlops-platform-prod-endpoint-verifier"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = (
-        f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:mlops-platform-prod-endpoint-verifier"
-    )
-    aws_request_id: str = "5b1d2c3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e"
-    log_group_name: str = "/aws/lambda/mlops-platform-prod-endpoint-verifier"
-    log_stream_name: str = "2026/11/27/[$LATEST]0123456789abcdef"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+    region: str = "us-east-1"
 
 
 @dataclass
