@@ -1734,6 +1734,27 @@ def _model_registry_checks(cfg: PlatformConfig, stack: str) -> list[ConfigProble
     return problems
 
 
+def _needs_lake_and_registry(cfg: PlatformConfig, key: str, why: str) -> ConfigProblem | None:
+    """`key` (an `enabled` flag that is true) names the disabled sections it builds on."""
+    disabled = [
+        f"{section}.enabled"
+        for section, enabled in (
+            ("dataLake", cfg.data_lake.enabled),
+            ("modelRegistry", cfg.model_registry.enabled),
+        )
+        if not enabled
+    ]
+    if not disabled:
+        return None
+    verb = "is" if len(disabled) == 1 else "are"
+    return _problem(
+        key,
+        True,
+        f"{why}, and {' and '.join(disabled)} {verb} false",
+        "false, or dataLake.enabled and modelRegistry.enabled true",
+    )
+
+
 def _drift_checks(cfg: PlatformConfig) -> list[ConfigProblem]:
     drift = cfg.drift
     problems: list[ConfigProblem] = []
@@ -1784,24 +1805,13 @@ def _inference_checks(cfg: PlatformConfig, stack: str) -> list[ConfigProblem]:
     inference = cfg.inference
     problems: list[ConfigProblem] = []
     if inference.enabled:
-        disabled = [
-            f"{key}.enabled"
-            for key, enabled in (
-                ("dataLake", cfg.data_lake.enabled),
-                ("modelRegistry", cfg.model_registry.enabled),
-            )
-            if not enabled
-        ]
-        if disabled:
-            problems.append(
-                _problem(
-                    "inference.enabled",
-                    True,
-                    "endpoints serve registered model versions and capture to the data lake, and "
-                    f"{' and '.join(disabled)} {'is' if len(disabled) == 1 else 'are'} false",
-                    "false, or dataLake.enabled and modelRegistry.enabled true",
-                )
-            )
+        needs = _needs_lake_and_registry(
+            cfg,
+            "inference.enabled",
+            "endpoints serve registered model versions and capture to the data lake",
+        )
+        if needs is not None:
+            problems.append(needs)
     endpoints = inference.endpoints
     for index, first in _duplicates([e.name for e in endpoints]).items():
         problems.append(
@@ -1881,25 +1891,13 @@ def _kubernetes_checks(cfg: PlatformConfig) -> list[ConfigProblem]:
     kubernetes = cfg.kubernetes
     problems: list[ConfigProblem] = []
     if kubernetes.enabled:
-        disabled = [
-            f"{key}.enabled"
-            for key, enabled in (
-                ("dataLake", cfg.data_lake.enabled),
-                ("modelRegistry", cfg.model_registry.enabled),
-            )
-            if not enabled
-        ]
-        if disabled:
-            problems.append(
-                _problem(
-                    "kubernetes.enabled",
-                    True,
-                    "Kubernetes services serve registered model versions and capture to the data "
-                    f"lake, and {' and '.join(disabled)} "
-                    f"{'is' if len(disabled) == 1 else 'are'} false",
-                    "false, or dataLake.enabled and modelRegistry.enabled true",
-                )
-            )
+        needs = _needs_lake_and_registry(
+            cfg,
+            "kubernetes.enabled",
+            "Kubernetes services serve registered model versions and capture to the data lake",
+        )
+        if needs is not None:
+            problems.append(needs)
         if kubernetes.cluster is None:
             problems.append(
                 _problem(
@@ -2314,25 +2312,13 @@ def _training_checks(cfg: PlatformConfig, project_dir: Path | None) -> list[Conf
         )
     if not training.enabled:
         return problems
-    disabled = [
-        f"{key}.enabled"
-        for key, enabled in (
-            ("dataLake", cfg.data_lake.enabled),
-            ("modelRegistry", cfg.model_registry.enabled),
-        )
-        if not enabled
-    ]
-    if disabled:
-        problems.append(
-            _problem(
-                "training.enabled",
-                True,
-                "training pipelines read the data lake and register versions in the model "
-                f"registry, and {' and '.join(disabled)} {'is' if len(disabled) == 1 else 'are'} "
-                "false",
-                "false, or dataLake.enabled and modelRegistry.enabled true",
-            )
-        )
+    needs = _needs_lake_and_registry(
+        cfg,
+        "training.enabled",
+        "training pipelines read the data lake and register versions in the model registry",
+    )
+    if needs is not None:
+        problems.append(needs)
     problems.extend(
         _instance_type_problems("training.instanceType", training.instance_type, "training")
     )
