@@ -26,7 +26,7 @@ LAYERS := drift_check:drift-layer powertools_layer:powertools-layer
 # The Lambda Python runtime ships boto3 and these; the layer does not carry a second copy.
 LAMBDA_RUNTIME_PROVIDES := botocore jmespath python-dateutil six urllib3
 
-.PHONY: help setup sdk-env plan plan-all loop test lint format docs lock clean lambda-layer bench
+.PHONY: help setup sdk-env checkov-env plan plan-all loop test lint format docs lock clean lambda-layer bench
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -75,7 +75,20 @@ lint: $(STAMP) $(SDK_STAMP)  ## ruff lint, ruff format --check, mypy strict (the
 	$(PY) -m mypy
 	$(PY) -m mypy --python-executable $(SDK_PY) components/pipeline_definition.py
 
-test: lint  ## The whole quality gate: lint, format check, mypy, pytest (actionlint included).
+# checkov (tests/kubernetes runs it on the rendered manifests) has its own environment: its
+# pins would otherwise constrain the platform's. The tests find it at $(CHECKOV).
+CHECKOV_VENV := build/checkov-venv
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.synced
+
+$(CHECKOV_STAMP): checkov/requirements.txt | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(CHECKOV_VENV)
+	$(UV) pip sync --quiet --require-hashes --compile-bytecode --python $(CHECKOV_VENV)/bin/python checkov/requirements.txt
+	touch $@
+
+checkov-env: $(CHECKOV_STAMP)  ## Only checkov's environment (build/checkov-venv), for the manifest checks.
+
+test: lint $(CHECKOV_STAMP)  ## The whole quality gate: lint, format check, mypy, pytest (actionlint and checkov included).
 	$(PY) -m pytest -n 2 -q
 
 format: $(STAMP)  ## Apply ruff's fixes and formatting.
@@ -100,6 +113,9 @@ lock: | $(UV)  ## Recompile the hash-pinned requirements files from pyproject.to
 		--python-version $(LAMBDA_PYTHON) --python-platform $(LAMBDA_PLATFORM) \
 		-c requirements-dev.txt -o lambdas/powertools_layer/requirements.txt \
 		$(foreach p,$(LAMBDA_RUNTIME_PROVIDES),--no-emit-package $(p))
+	$(UV) pip compile --quiet images/serving_sidecar/requirements.in --generate-hashes \
+		--python-version $(LAMBDA_PYTHON) -c requirements-dev.txt -o images/serving_sidecar/requirements.txt
+	$(UV) pip compile --quiet checkov/requirements.in --generate-hashes --python-version 3.11 -o checkov/requirements.txt
 	$(UV) pip compile --quiet bench/requirements.in --generate-hashes --python-version 3.11 -c requirements-dev.txt -o bench/requirements.txt
 	@# The SDK's environment is resolved on its own: its packaging (< 25) and protobuf differ
 	@# from the dev pins, so requirements-dev.txt cannot constrain it.

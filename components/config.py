@@ -14,13 +14,21 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 from annotated_types import Ge, Gt, Le, Lt, MaxLen, MinLen
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    SecretStr,
+    ValidationError,
+)
 from pydantic.alias_generators import to_camel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
@@ -628,10 +636,12 @@ class Inference(_Section):
         return endpoint.serverless or ServerlessSpec()
 
 
-EKS_VERSIONS = ("1.31", "1.32", "1.33", "1.34")
-"""EKS versions in standard support; older ones cost extended-support fees per cluster-hour."""
+EKS_VERSIONS = ("1.34", "1.35", "1.36")
+"""Kubernetes versions in EKS standard support as of 2026-11 (EKS's release calendar: 1.34 leaves
+it in 2026-12, 1.35 and 1.36 in 2027); older ones cost extended-support fees per cluster-hour
+(SH EKS.2). Review this list with each EKS release."""
 
-EksVersion = Literal["1.31", "1.32", "1.33", "1.34"]
+EksVersion = Literal["1.34", "1.35", "1.36"]
 Ipv4Cidr = Annotated[
     str,
     Field(
@@ -691,12 +701,56 @@ def _pinned_image(value: object) -> str:
 
 PinnedImage = Annotated[str, PlainValidator(_pinned_image), Accepts(PINNED_IMAGE_ACCEPTED)]
 
+_ECR_IMAGE = re.compile(
+    r"^(?P<registry>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
+    r"(?P<repository>[a-z0-9][a-z0-9._/-]*):(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$"
+)
+
+
+@dataclass(frozen=True)
+class EcrImage:
+    """A tag-pinned image in an ECR registry: the program resolves it to its digest."""
+
+    registry: str
+    region: str
+    repository: str
+    tag: str
+
+    @property
+    def repository_url(self) -> str:
+        return self.reference.rpartition(":")[0]
+
+    @property
+    def reference(self) -> str:
+        dns = "amazonaws.com.cn" if self.region.startswith("cn-") else "amazonaws.com"
+        return f"{self.registry}.dkr.ecr.{self.region}.{dns}/{self.repository}:{self.tag}"
+
+
+def ecr_image(image: str) -> EcrImage | None:
+    """The parts of a tag-pinned ECR image reference; None for anything else (a digest)."""
+    found = _ECR_IMAGE.match(image)
+    if found is None:
+        return None
+    return EcrImage(found["registry"], found["region"], found["repository"], found["tag"])
+
+
+KUBERNETES_IMAGE_ACCEPTED = (
+    "an image pinned by digest (<repository>@sha256:<64 hex digits>), or an ECR image of the "
+    "stack's region pinned by a tag (<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>"
+    "), which the program resolves to its digest"
+)
+
 
 class EksCluster(_Section):
     """An EKS cluster the platform creates."""
 
     mode: Literal["eks"] = Field(description="`eks`: the platform creates the cluster.")
     version: EksVersion = Field(description="Kubernetes version of the cluster.")
+    subnet_ids: Annotated[list[SubnetId], MinLen(2), MaxLen(16)] | None = Field(
+        default=None,
+        description="Private subnets of the control plane's interfaces and the nodes, in at "
+        "least two zones; default network.subnetIds.",
+    )
     endpoint_public_access_cidrs: Annotated[list[Ipv4Cidr], MaxLen(40)] = Field(
         default_factory=list,
         description="CIDRs allowed to reach the API server; empty: private endpoint only.",
@@ -712,9 +766,12 @@ class ExistingCluster(_Section):
     """A cluster the platform deploys into but does not own."""
 
     mode: Literal["existing"] = Field(description="`existing`: deploy into a given cluster.")
-    kubeconfig_secret: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")] = Field(
-        description="Name of the secret stack config key (`pulumi config set --secret`) "
-        "holding the cluster's kubeconfig."
+    cluster_name: Annotated[str, Field(pattern=r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")] = Field(
+        description="The EKS cluster's name, for the workloads' Pod Identity associations (its "
+        "kubeconfig is the secret key `kubeconfig`)."
+    )
+    version: EksVersion = Field(
+        description="Kubernetes version of the cluster: the manifests are validated against it."
     )
 
 
@@ -724,8 +781,8 @@ CLUSTER_MODES: dict[str, type[EksCluster] | type[ExistingCluster]] = {
 }
 CLUSTER_ACCEPTED = (
     'a mapping with mode "eks" (required keys version; optional keys '
-    'endpointPublicAccessCidrs, nodeInstanceTypes, minNodes, maxNodes) or mode "existing" '
-    "(required key kubeconfigSecret)"
+    "subnetIds, endpointPublicAccessCidrs, nodeInstanceTypes, minNodes, maxNodes) or mode "
+    '"existing" (required keys clusterName, version; the kubeconfig in the secret key kubeconfig)'
 )
 
 
@@ -746,8 +803,17 @@ def _cluster(value: object) -> EksCluster | ExistingCluster:
     return model.model_validate(value)
 
 
+def _cluster_dump(value: EksCluster | ExistingCluster) -> dict[str, Any]:
+    """The cluster as the stack file spells it (pydantic's union serializer, handed the
+    validator's model, warns that it cannot tell which member it is)."""
+    return value.model_dump(by_alias=True)
+
+
 Cluster = Annotated[
-    EksCluster | ExistingCluster, PlainValidator(_cluster), Accepts(CLUSTER_ACCEPTED)
+    EksCluster | ExistingCluster,
+    PlainValidator(_cluster),
+    PlainSerializer(_cluster_dump),
+    Accepts(CLUSTER_ACCEPTED),
 ]
 
 
@@ -816,6 +882,23 @@ class KubernetesShadow(_Section):
     )
 
 
+class ServiceObjectives(_Section):
+    """What the Prometheus alerts of a Kubernetes service hold it to."""
+
+    max_error_percent: Annotated[float, Gt(0), Le(100)] = Field(
+        default=2.0, description="Share of requests answered 5xx that alerts."
+    )
+    latency_p99_ms: Annotated[int, Ge(1), Le(600_000)] = Field(
+        default=500, description="p99 request latency that alerts, in milliseconds."
+    )
+    max_cpu_percent: Annotated[int, Ge(1), Le(1000)] = Field(
+        default=90, description="Saturation: CPU use, in percent of the request, that alerts."
+    )
+    for_minutes: Annotated[int, Ge(1), Le(60)] = Field(
+        default=5, description="How long a condition holds before its alert fires."
+    )
+
+
 class KubernetesService(_Section):
     """One model served on Kubernetes: a Deployment per version, an HPA, a PDB, a Service."""
 
@@ -842,6 +925,28 @@ class KubernetesService(_Section):
         default=None, description="Shadow deployment (mirrored traffic); none when unset."
     )
     capture: Capture = Field(default_factory=Capture, description="Data capture.")
+    model_port: Annotated[int, Ge(1024), Le(65535)] = Field(
+        default=8080,
+        description="Port the model server listens on inside the pod (SageMaker's contract: "
+        "8080, `POST /invocations`, `GET /ping`).",
+    )
+    objectives: ServiceObjectives = Field(
+        default_factory=ServiceObjectives, description="Alert thresholds of the service."
+    )
+
+
+class KubernetesGateway(_Section):
+    """The Gateway API entry of the services: a Gateway the platform creates per stack, served
+    by an implementation (a GatewayClass) installed in the cluster beforehand."""
+
+    class_name: DnsLabel = Field(
+        default="eg", description="GatewayClass of the installed implementation (Envoy: `eg`)."
+    )
+    data_plane_namespace: DnsLabel = Field(
+        default="envoy-gateway-system",
+        description="Namespace the implementation's proxies run in; the services' network "
+        "policies admit traffic from it only.",
+    )
 
 
 class Kubernetes(_Section):
@@ -854,6 +959,21 @@ class Kubernetes(_Section):
     prometheus_stack_chart_version: SemVer | None = Field(
         default=None,
         description="Pinned kube-prometheus-stack Helm chart version (required when on).",
+    )
+    prometheus_stack_values: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Helm values merged over the platform's own for kube-prometheus-stack.",
+    )
+    monitoring_namespace: DnsLabel = Field(
+        default="monitoring", description="Namespace of Prometheus, Alertmanager and Grafana."
+    )
+    serving_sidecar_image: PinnedImage | None = Field(
+        default=None,
+        description="The serving sidecar's image (images/serving_sidecar: model fetch, capture, "
+        "metrics), pinned (required when on).",
+    )
+    gateway: KubernetesGateway = Field(
+        default_factory=KubernetesGateway, description="Gateway API entry of the services."
     )
     namespace_prefix: DnsLabel = Field(
         default="mlops", description="Namespaces are `<prefix>-<stack>`."
@@ -1163,6 +1283,11 @@ class PlatformConfig(_Section):
     training: Training = Field(default_factory=Training, description="Training pipelines.")
     inference: Inference = Field(default_factory=Inference, description="SageMaker inference.")
     kubernetes: Kubernetes = Field(default_factory=Kubernetes, description="Kubernetes inference.")
+    kubeconfig: SecretStr | None = Field(
+        default=None,
+        description="Secret (`pulumi config set --secret kubeconfig`): the kubeconfig of an "
+        "existing cluster (kubernetes.cluster.mode existing).",
+    )
     monitoring: Monitoring = Field(default_factory=Monitoring, description="Monitoring.")
     cost: Cost = Field(default_factory=Cost, description="Cost controls.")
     drift: Drift = Field(default_factory=Drift, description="Drift checks.")
@@ -1306,24 +1431,46 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _keys_at(loc: tuple[str | int, ...]) -> list[str]:
-    """The keys accepted at the mapping that contains `loc`'s last element."""
+def _given_at(raw: Any, loc: tuple[str | int, ...]) -> Any:
+    """The raw value at `loc` (keys as the stack file spells them), or None."""
+    for part in loc:
+        inside = (isinstance(raw, Mapping) and part in raw) or (
+            isinstance(raw, list) and isinstance(part, int) and 0 <= part < len(raw)
+        )
+        if not inside:
+            return None
+        raw = raw[part]
+    return raw
+
+
+def _keys_at(loc: tuple[str | int, ...], raw: Mapping[str, Any] | None = None) -> list[str]:
+    """The keys accepted at the mapping that contains `loc`'s last element. Where a union of
+    sections is accepted (a cluster's modes), the section the given `mode` names."""
     parent = loc[:-1]
     model: type[BaseModel] | None = PlatformConfig
     if parent:
         annotation = _walk(parent)[1]
-        model = _model_of(_unwrap(annotation)[0]) if annotation is not None else None
+        unwrapped = _unwrap(annotation)[0] if annotation is not None else None
+        model = _model_of(unwrapped) if unwrapped is not None else None
+        mode = _given_at(raw, parent)
+        mode = mode.get("mode") if isinstance(mode, Mapping) else None
+        for candidate in get_args(unwrapped):
+            field = candidate.model_fields.get("mode") if _model_of(candidate) else None
+            if field is not None and get_args(field.annotation) == (mode,):
+                model = candidate
     if model is None:
         return []
     return [f.alias or n for n, f in model.model_fields.items()]
 
 
-def _problem_from_error(error: Mapping[str, Any]) -> ConfigProblem:
+def _problem_from_error(
+    error: Mapping[str, Any], raw: Mapping[str, Any] | None = None
+) -> ConfigProblem:
     loc: tuple[str | int, ...] = tuple(error["loc"])
     kind = error["type"]
     value = error.get("input", _ABSENT)
     if kind == "extra_forbidden":
-        keys = _keys_at(loc)
+        keys = _keys_at(loc, raw)
         close = [k for k in keys if k.lower() == str(loc[-1]).lower() or _near(str(loc[-1]), k)]
         hint = f" (did you mean {close[0]}?)" if close else ""
         return ConfigProblem(
@@ -1916,7 +2063,25 @@ def _kubernetes_checks(cfg: PlatformConfig) -> list[ConfigProblem]:
                     'a kube-prometheus-stack chart version, e.g. "75.15.1"',
                 )
             )
+        if kubernetes.serving_sidecar_image is None:
+            problems.append(
+                _problem(
+                    "kubernetes.servingSidecarImage",
+                    _ABSENT,
+                    "required when kubernetes.enabled is true: every model pod fetches its "
+                    "model, captures and reports metrics through it",
+                    PINNED_IMAGE_ACCEPTED + " (built from images/serving_sidecar)",
+                )
+            )
     problems.extend(_cluster_problems(cfg))
+    images = [("kubernetes.servingSidecarImage", kubernetes.serving_sidecar_image)]
+    images += [
+        (f"kubernetes.services[{i}].image", s.image) for i, s in enumerate(kubernetes.services)
+    ]
+    for key, image in images:
+        problem = _kubernetes_image_problem(image, cfg.region)
+        if problem is not None:
+            problems.append(_problem(key, image, problem, KUBERNETES_IMAGE_ACCEPTED))
     services = kubernetes.services
     for index, first in _duplicates([s.name for s in services]).items():
         problems.append(
@@ -1943,6 +2108,21 @@ def _kubernetes_checks(cfg: PlatformConfig) -> list[ConfigProblem]:
     return problems
 
 
+def _kubernetes_image_problem(image: str | None, region: str) -> str | None:
+    """Pods run images by digest (CKV_K8S_43): given one, or a tag the program can resolve."""
+    if image is None or "@sha256:" in image:
+        return None
+    ecr = ecr_image(image)
+    if ecr is None:
+        return (
+            "pinned by a tag outside ECR: the program cannot resolve it to a digest, and a tag "
+            "can be pushed again"
+        )
+    if ecr.region != region:
+        return f"an ECR image of region {ecr.region}; the program resolves tags in {region} only"
+    return None
+
+
 def _cluster_problems(cfg: PlatformConfig) -> list[ConfigProblem]:
     cluster = cfg.kubernetes.cluster
     problems: list[ConfigProblem] = []
@@ -1966,13 +2146,23 @@ def _cluster_problems(cfg: PlatformConfig) -> list[ConfigProblem]:
                     "endpoint only) when tier is prod",
                 )
             )
-    elif isinstance(cluster, ExistingCluster) and cluster.kubeconfig_secret in TOP_LEVEL_KEYS:
+        if cluster.subnet_ids is None and cfg.network is None:
+            problems.append(
+                _problem(
+                    "kubernetes.cluster.subnetIds",
+                    _ABSENT,
+                    "the cluster's control plane and nodes need subnets, and no network is set",
+                    "private subnet ids in two or more zones, or network.subnetIds",
+                )
+            )
+    elif isinstance(cluster, ExistingCluster) and cfg.kubeconfig is None:
         problems.append(
-            _problem(
-                "kubernetes.cluster.kubeconfigSecret",
-                cluster.kubeconfig_secret,
-                "names one of the platform's own config keys, not a secret holding a kubeconfig",
-                "the name of a secret stack config key, e.g. kubeconfig",
+            ConfigProblem(
+                f"{PROJECT}:kubeconfig",
+                _show(_ABSENT),
+                "required when kubernetes.cluster.mode is existing: the provider connects with it",
+                "the cluster's kubeconfig as a secret: pulumi config set --secret kubeconfig "
+                "< FILE",
             )
         )
     return problems
@@ -2710,8 +2900,15 @@ TOP_LEVEL_KEYS: dict[str, FieldInfo] = {
 }
 
 
+SECRET_KEYS = frozenset({"kubeconfig"})
+"""Top-level keys that must be Pulumi secrets: given in plain text, they are refused."""
+
+
 def load_platform_config(
-    raw: Mapping[str, Any], stack: str, config_dir: str = "stacks"
+    raw: Mapping[str, Any],
+    stack: str,
+    config_dir: str = "stacks",
+    secret_keys: Collection[str] = (),
 ) -> PlatformConfig:
     """Validate a stack's raw config map (full `namespace:key` keys, Pulumi's string values).
 
@@ -2726,10 +2923,15 @@ def load_platform_config(
     pipeline's `pipelines/<model>/<entryPoint>`, and only when that root has a `pipelines/`
     folder: a config validated away from the repository (a temporary directory in a test)
     skips that one rule.
+
+    `secret_keys` are the full keys Pulumi holds as secrets; a key of `SECRET_KEYS` outside it
+    is refused, and its value is never shown in the error.
     """
     stack_file = f"{config_dir}/Pulumi.{stack}.yaml"
     problems: list[ConfigProblem] = []
     values: dict[str, Any] = {}
+    # Secret keys refused below: the rules across keys do not report them missing as well.
+    refused: set[str] = set()
     for full_key, given in sorted(raw.items()):
         value = given
         namespace, colon, key = full_key.partition(":")
@@ -2738,6 +2940,26 @@ def load_platform_config(
             problems.append(ConfigProblem(full_key, _show(value), problem, f"{PROJECT}:<key>"))
             continue
         if namespace in ALLOWED_FOREIGN_NAMESPACES:
+            continue
+        if key in SECRET_KEYS and full_key not in secret_keys:
+            refused.add(full_key)
+            problems.append(
+                ConfigProblem(
+                    full_key,
+                    "<plain text, not shown>",
+                    "a secret given in plain text: it would be stored unencrypted in the stack "
+                    "file and the state",
+                    f"a Pulumi secret: pulumi config set --secret {key} < FILE",
+                )
+            )
+            continue
+        if key in SECRET_KEYS and not (isinstance(value, str) and value.strip()):
+            refused.add(full_key)
+            problems.append(
+                ConfigProblem(
+                    full_key, "<secret, not shown>", "empty or not text", "the file's text"
+                )
+            )
             continue
         if namespace != PROJECT:
             problems.append(
@@ -2772,9 +2994,13 @@ def load_platform_config(
     try:
         cfg = PlatformConfig.model_validate(values, by_alias=True)
     except ValidationError as exc:
-        problems.extend(_problem_from_error(e) for e in exc.errors())
+        problems.extend(_problem_from_error(e, values) for e in exc.errors())
         raise ConfigError(stack_file, problems) from None
-    problems.extend(_cross_checks(cfg, stack, Path(config_dir).resolve().parent))
+    problems.extend(
+        p
+        for p in _cross_checks(cfg, stack, Path(config_dir).resolve().parent)
+        if p.key not in refused
+    )
     if problems:
         raise ConfigError(stack_file, problems)
     return cfg

@@ -30,9 +30,10 @@ import pulumi
 import pulumi_aws as aws
 from mlops_drift import settings
 
-from components import functions, iam, inference
+from components import functions, iam, inference, kubernetes_inference
 from components.config import DriftMonitorSpec, DriftThresholds, PlatformConfig
 from components.functions import ARCHITECTURE, LAMBDA_SERVICE, RUNTIME, XRAY_ACTIONS
+from components.kubernetes_inference import served_variants
 from components.naming import NameKind, Naming
 from components.platform import PlatformComponent, PlatformContext
 
@@ -134,14 +135,21 @@ def monitor_input(
 
 
 def production_variants(cfg: PlatformConfig, naming: Naming) -> dict[str, list[str]]:
-    """The production variant of each endpoint the stack declares, by physical name: what its
-    drift checks read (a shadow variant's copied requests would count twice)."""
-    if not cfg.inference.enabled:
-        return {}
-    return {
-        naming.physical(e.name, NameKind.SAGEMAKER): [inference.PRODUCTION_VARIANT]
-        for e in cfg.inference.endpoints
-    }
+    """The production variant of each endpoint the stack declares (SageMaker's, and the
+    Kubernetes services' served variants), by physical name: what its drift checks read (a
+    shadow variant's copied requests would count twice)."""
+    variants: dict[str, list[str]] = {}
+    if cfg.inference.enabled:
+        variants.update(
+            (naming.physical(e.name, NameKind.SAGEMAKER), [inference.PRODUCTION_VARIANT])
+            for e in cfg.inference.endpoints
+        )
+    if cfg.kubernetes.enabled:
+        variants.update(
+            (kubernetes_inference.capture_endpoint(naming, s.name), served_variants(s))
+            for s in cfg.kubernetes.services
+        )
+    return variants
 
 
 class DriftMonitor(PlatformComponent):

@@ -2,7 +2,8 @@
 
 Rotation is on, the key policy is explicit (no wildcard principal: the account root delegates to
 IAM, CloudWatch Logs in this region and account may use the key for log groups, and EventBridge
-may encrypt messages to the platform's topic and queues for this account), the deletion window
+may encrypt messages to the platform's topic and queues for this account; with an EKS cluster,
+Auto Scaling may encrypt its nodes' volumes), the deletion window
 comes from config and the key is protected and retained per stack.
 """
 
@@ -10,10 +11,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
+from components.config import EksCluster
 from components.naming import NameKind
 from components.platform import PlatformContext
 
@@ -36,9 +39,52 @@ NOTIFYING_SERVICES = (
 """Services that publish the platform's notifications to its encrypted topic."""
 
 
-def key_policy(account_id: str, region: str, partition: str) -> str:
-    """The key policy document, as JSON."""
+AUTOSCALING_ROLE = "aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+"""The Auto Scaling service-linked role: it launches the EKS managed nodes."""
+
+
+def autoscaling_volume_statements(account_id: str, partition: str) -> list[dict[str, Any]]:
+    """Let Auto Scaling launch EKS nodes whose root volumes use the platform key.
+
+    The service-linked role's own policy grants nothing on customer-managed keys and its
+    identity policy cannot be changed, so the account root's delegation to IAM does not reach
+    it: only the key policy can (AWS's "required KMS key policy for use with encrypted
+    volumes"). KMS refuses a key policy naming a role that does not exist; Auto Scaling creates
+    this one with the account's first Auto Scaling group, or `aws iam
+    create-service-linked-role --aws-service-name autoscaling.amazonaws.com` does.
+    """
+    role = {"AWS": f"arn:{partition}:iam::{account_id}:role/{AUTOSCALING_ROLE}"}
+    return [
+        {
+            "Sid": "AutoScalingUsesPlatformKeyForNodeVolumes",
+            "Effect": "Allow",
+            "Principal": role,
+            "Action": [
+                "kms:Encrypt",
+                "kms:Decrypt",
+                "kms:ReEncrypt*",
+                "kms:GenerateDataKey*",
+                "kms:DescribeKey",
+            ],
+            "Resource": "*",
+        },
+        {
+            # EC2 keeps the grant for as long as the volume is attached; nothing else.
+            "Sid": "AutoScalingAttachesNodeVolumes",
+            "Effect": "Allow",
+            "Principal": role,
+            "Action": "kms:CreateGrant",
+            "Resource": "*",
+            "Condition": {"Bool": {"kms:GrantIsForAWSResource": True}},
+        },
+    ]
+
+
+def key_policy(account_id: str, region: str, partition: str, eks_nodes: bool = False) -> str:
+    """The key policy document, as JSON; with `eks_nodes`, Auto Scaling may encrypt the root
+    volumes of the EKS managed nodes (components/kubernetes_cluster.py)."""
     root = f"arn:{partition}:iam::{account_id}:root"
+    nodes = autoscaling_volume_statements(account_id, partition) if eks_nodes else []
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -92,6 +138,7 @@ def key_policy(account_id: str, region: str, partition: str) -> str:
                     "Resource": "*",
                     "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
                 },
+                *nodes,
             ],
         },
         sort_keys=True,
@@ -114,6 +161,7 @@ class PlatformKey(pulumi.ComponentResource):
         super().__init__("mlops:security:PlatformKey", name, None, opts)
         ctx = args.context
         cfg = ctx.config
+        eks_nodes = cfg.kubernetes.enabled and isinstance(cfg.kubernetes.cluster, EksCluster)
         self._key = aws.kms.Key(
             f"{name}-key",
             description=args.description,
@@ -124,7 +172,7 @@ class PlatformKey(pulumi.ComponentResource):
             customer_master_key_spec="SYMMETRIC_DEFAULT",
             bypass_policy_lockout_safety_check=False,
             policy=ctx.account_id.apply(
-                lambda account: key_policy(account, cfg.region, ctx.partition)
+                lambda account: key_policy(account, cfg.region, ctx.partition, eks_nodes)
             ),
             opts=ctx.stateful(ctx.child_opts(self)),
         )

@@ -45,6 +45,7 @@ class NameKind(Enum):
     SFN_STATE_MACHINE = ("sfn-state-machine", 80, 1, "", "-")
     SCHEDULE = ("schedule", 64, 1, "", "-")
     EVENT_BUS = ("event-bus", 256, 1, "", "-")
+    EKS_CLUSTER = ("eks-cluster", 100, 1, "", "-")
 
     def __init__(
         self, label: str, max_length: int, min_length: int, extra_chars: str, separator: str

@@ -21,6 +21,9 @@ from components.feature_store import FeatureStore, FeatureStoreArgs
 from components.functions import powertools_layer
 from components.inference import InferenceArgs, SageMakerEndpoints
 from components.kms import PlatformKey, PlatformKeyArgs
+from components.kubernetes_cluster import KubernetesCluster, KubernetesClusterArgs
+from components.kubernetes_inference import KubernetesInference, KubernetesInferenceArgs
+from components.kubernetes_monitoring import KubernetesMonitoring, KubernetesMonitoringArgs
 from components.model_registry import ModelRegistry, ModelRegistryArgs
 from components.monitoring import MonitoringArgs, PlatformMonitoring, model_signals
 from components.naming import Naming
@@ -46,7 +49,11 @@ def raw_stack_config() -> dict[str, Any]:
 
 def read_config() -> PlatformConfig:
     """The validated config of the current stack; raises ConfigError before any resource."""
-    return load_platform_config(raw_stack_config(), pulumi.get_stack(), STACK_CONFIG_DIR)
+    raw = raw_stack_config()
+    # The CLI hands the secret keys in the environment; the mocks set them in the runtime.
+    secret = set(runtime_config.get_config_secret_keys_env())
+    secret.update(key for key in raw if runtime_config.is_config_secret(key))
+    return load_platform_config(raw, pulumi.get_stack(), STACK_CONFIG_DIR, secret)
 
 
 def main() -> None:
@@ -77,6 +84,7 @@ class Platform:
     registry: ModelRegistry | None = None
     training: TrainingPipelines | None = None
     endpoints: SageMakerEndpoints | None = None
+    kubernetes: KubernetesInference | None = None
     bus: PlatformEventBus | None = None
     _layer: aws.lambda_.LayerVersion | None = field(default=None, repr=False)
 
@@ -100,6 +108,8 @@ class Platform:
             self._training()
         if cfg.inference.enabled:
             self._inference()
+        if cfg.kubernetes.enabled:
+            self._kubernetes()
         if cfg.drift.enabled:
             self._drift()
         if cfg.retraining.enabled:
@@ -235,6 +245,61 @@ class Platform:
         pulumi.export("endpointVerifierFunction", endpoints.verifier_function_arn)
         if endpoints.capture_proxy_urls:
             pulumi.export("captureProxyUrls", endpoints.capture_proxy_urls)
+
+    def _kubernetes(self) -> None:
+        """The cluster (or the existing one's provider), the model services, their monitoring."""
+        if self.lake is None or self.registry is None:
+            return
+        ctx = self.ctx
+        existing = self.cfg.kubernetes.cluster is not None and (
+            self.cfg.kubernetes.cluster.mode == "existing"
+        )
+        cluster = KubernetesCluster(
+            "cluster",
+            KubernetesClusterArgs(
+                context=ctx,
+                kms_key_arn=self.key.key_arn,
+                kubeconfig=pulumi.Config().require_secret("kubeconfig") if existing else None,
+            ),
+        )
+        services = self.kubernetes = KubernetesInference(
+            "k8s-inference",
+            KubernetesInferenceArgs(
+                context=ctx,
+                cluster=cluster,
+                kms_key_arn=self.key.key_arn,
+                capture_bucket=self.lake.buckets["capture"].bucket_name,
+                artifact_bucket=self.lake.buckets["model-artifacts"].bucket_name,
+                model_package_groups=self.registry.group_names,
+            ),
+        )
+        monitoring = KubernetesMonitoring(
+            "k8s-monitoring",
+            KubernetesMonitoringArgs(
+                context=ctx,
+                cluster=cluster,
+                topic_arn=self.platform_topic().topic_arn,
+                kms_key_arn=self.key.key_arn,
+                services=services.monitored,
+                # The ServiceMonitors and rules live in the services' namespaces.
+                depends_on=[services],
+            ),
+        )
+        pulumi.export("kubernetesCluster", cluster.cluster_name)
+        pulumi.export("kubernetesGateway", f"{services.gateway_namespace}/{services.gateway_name}")
+        pulumi.export(
+            "kubernetesServices",
+            {
+                name: {
+                    "namespace": plan.namespace,
+                    "captureEndpoint": plan.endpoint,
+                    "path": f"/models/{name}/",
+                    "variants": {v.name: v.version for v in plan.variants},
+                }
+                for name, plan in services.services.items()
+            },
+        )
+        pulumi.export("kubernetesMonitoringNamespace", monitoring.namespace_name)
 
     def _drift(self) -> None:
         if self.lake is None:

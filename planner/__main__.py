@@ -28,6 +28,7 @@ from planner.cost import (
     stack_cost_inputs,
     write_estimate,
 )
+from planner.k8s_manifests import ManifestError, write_manifests
 from planner.mocks import Registration
 from planner.policies import evaluate
 from planner.report import (
@@ -84,6 +85,12 @@ def plan_stack(stack: str, out_root: Path) -> int:
     # The monthly cost estimate (planner/cost.py), written beside resources.json as cost.json.
     cost = estimate(plan.registrations, stack, plan.region, stack_cost_inputs(PROJECT_DIR, stack))
     cost_path = write_estimate(cost, out_root / stack)
+    # The Kubernetes objects as manifests, for review (planner/k8s_manifests.py).
+    try:
+        k8s_files = write_manifests(plan, out_root / stack / "k8s")
+    except ManifestError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     lines = [
         *render_tree(plan),
         "",
@@ -100,6 +107,10 @@ def plan_stack(stack: str, out_root: Path) -> int:
     for written in (path, cost_path):
         shown = written.relative_to(PROJECT_DIR) if written.is_relative_to(PROJECT_DIR) else written
         print(f"wrote {shown}")
+    if k8s_files:
+        k8s_dir = k8s_files[0].parent
+        shown = k8s_dir.relative_to(PROJECT_DIR) if k8s_dir.is_relative_to(PROJECT_DIR) else k8s_dir
+        print(f"wrote {len(k8s_files)} Kubernetes manifests to {shown}/")
     warning = budget_warning(cost)
     if warning is not None:
         print(warning, file=sys.stderr)

@@ -5,7 +5,8 @@ returns, per top-level component, line items of two kinds:
 
 - fixed: what is provisioned and bills by the hour or month whatever the traffic, read from the
   registrations' inputs (real-time endpoint instances, serverless provisioned concurrency, KMS
-  keys, CloudWatch alarms and dashboards, secrets);
+  keys, CloudWatch alarms and dashboards, secrets, EKS control planes and the instances of EKS
+  managed node groups);
 - usage: the stack's expected usage, `cost.usage` in its config (components/config.py
   `UsageProfile`), at the stack's instance types and memory sizes (training and processing hours,
   serverless inference compute, Firehose GB of captured data, S3 storage and PUTs, Lambda).
@@ -19,9 +20,15 @@ a region the table has no price for at all gets no total. Free tiers are not app
 the stack adds on an account that has used its free tier up.
 
 Assumptions, stated where they are made: a month is 730 hours; real-time endpoints run their
-initial instance count (the autoscaling floor) all month; Spot training is not assumed to be
+initial instance count (the autoscaling floor) all month; an EKS managed node group runs its
+minimum size (its floor) all month, on the first of its instance types, at the Linux on-demand
+price; an EKS control plane is priced at standard support; Spot training is not assumed to be
 cheaper; the inference requests and captured GB of the profile split evenly over the stack's
 endpoints; all stored data is in S3 Standard; one S3 PUT per Firehose buffer of captured data.
+Kubernetes objects (and Helm releases) have no AWS charge of their own: they run on the node
+group's instances; what they may make AWS provision outside the plan (a Gateway's or a
+LoadBalancer Service's load balancer, a persistent volume claim's EBS volume) is listed as not
+priced.
 """
 
 from __future__ import annotations
@@ -67,12 +74,20 @@ UNITS: Mapping[str, str] = {
     "s3.standard.storage": "GB-month",
     "s3.standard.put": "1k requests",
     "firehose.ingest": "GB",
+    "eks.cluster": "cluster-hour",
+    "ec2.instance": "instance-hour",
 }
 """The unit each price key is quoted in (the part before `:`); the table must agree."""
 
 T_ENDPOINT_CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
 T_FIREHOSE = "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream"
 T_FUNCTION = "aws:lambda/function:Function"
+T_EKS_CLUSTER = "aws:eks/cluster:Cluster"
+T_NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+T_LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+T_K8S_CUSTOM_RESOURCE = "kubernetes:apiextensions.k8s.io/v1:CustomResource"
+GATEWAY_API_GROUP = "gateway.networking.k8s.io"
+ON_THE_NODES = "runs on the node group's instances"
 
 NO_CHARGE: Mapping[str, str] = {
     "pulumi:providers:aws": "Pulumi provider",
@@ -111,8 +126,28 @@ NO_CHARGE: Mapping[str, str] = {
     "aws:sagemaker/modelPackageGroupPolicy:ModelPackageGroupPolicy": "SageMaker model registry",
     "aws:sagemaker/pipeline:Pipeline": "SageMaker pipeline (its jobs are cost.usage hours)",
     "aws:appautoscaling/target:Target": "Application Auto Scaling target",
+    "pulumi:providers:kubernetes": "Pulumi provider",
+    "aws:eks/addon:Addon": f"EKS add-on (no charge; its pods {ON_THE_NODES})",
+    "aws:eks/podIdentityAssociation:PodIdentityAssociation": "EKS Pod Identity association",
+    T_LAUNCH_TEMPLATE: "EC2 launch template (what it launches is billed: see the node group)",
+    "kubernetes:helm.sh/v3:Release": f"Helm release (its workloads {ON_THE_NODES})",
 }
 """Resource types with no charge of their own: what they configure is billed elsewhere."""
+
+NO_CHARGE_PREFIXES: Mapping[str, str] = {
+    "kubernetes:": f"Kubernetes object (no AWS charge of its own: it {ON_THE_NODES})",
+}
+"""Type prefixes with no charge of their own (after the exceptions
+`_Estimator.kubernetes_object` lists: a Gateway, a LoadBalancer Service, a persistent volume
+claim)."""
+
+
+def no_charge_reason(type_: str) -> str | None:
+    """Why a resource type has no charge of its own, or None if it may have one."""
+    if type_ in NO_CHARGE:
+        return NO_CHARGE[type_]
+    return next((why for p, why in NO_CHARGE_PREFIXES.items() if type_.startswith(p)), None)
+
 
 USAGE_NOT_IN_PROFILE: Mapping[str, str] = {
     "aws:sagemaker/featureGroup:FeatureGroup": (
@@ -601,16 +636,20 @@ class _Estimator:
             "aws:secretsmanager/secret:Secret": self.secret,
             "aws:appautoscaling/policy:Policy": self.scaling_policy,
             "aws:ssm/parameter:Parameter": self.parameter,
+            T_EKS_CLUSTER: self.eks_cluster,
+            T_NODE_GROUP: self.node_group,
         }
         for record in self.registrations:
             if not record.custom:
                 continue
             handler = handlers.get(record.type)
+            if handler is None and record.type.startswith("kubernetes:"):
+                handler = self.kubernetes_object
             if handler is not None:
                 handler(record)
             elif record.type in COVERED_BY_USAGE:
                 self.result.covered_by_usage[record.type] += 1
-            elif record.type in NO_CHARGE:
+            elif no_charge_reason(record.type) is not None:
                 self.result.no_charge[record.type] += 1
             elif record.type in USAGE_NOT_IN_PROFILE:
                 self.gap(
@@ -708,6 +747,115 @@ class _Estimator:
             self.result.no_charge[record.type] += 1
         else:
             self.gap(record, f"SSM parameter {record.name}, advanced tier", "no price in the table")
+
+    def eks_cluster(self, record: Registration) -> None:
+        inputs = record.inputs
+        name = inputs.get("name") or record.name
+        version = inputs.get("version")
+        support = (inputs.get("upgradePolicy") or {}).get("supportType")
+        what = (
+            f"EKS cluster {name} (Kubernetes {version or 'default version'}): control plane x "
+            f"{HOURS_PER_MONTH:g} h, standard support"
+        )
+        if support != "STANDARD":
+            what += (
+                " (upgradePolicy.supportType is not STANDARD: once its version leaves standard "
+                "support the cluster bills the extended-support rate, not estimated)"
+            )
+        self.charge(
+            self.component(record),
+            what=what,
+            kind="fixed",
+            quantity=HOURS_PER_MONTH,
+            key="eks.cluster",
+            record=record,
+        )
+
+    def node_group(self, record: Registration) -> None:
+        inputs = record.inputs
+        name = inputs.get("nodeGroupName") or record.name
+        types = [t for t in inputs.get("instanceTypes") or [] if isinstance(t, str)]
+        scaling = inputs.get("scalingConfig") or {}
+        floor = _as_float(scaling.get("minSize"))
+        ceiling = _as_float(scaling.get("maxSize"))
+        label = f"node group {name}"
+        if not types or floor is None:
+            self.gap(record, f"{label}: no instance type or minimum size in its inputs", "unknown")
+            return
+        if str(inputs.get("amiType") or "").upper().startswith("WINDOWS"):
+            self.gap(record, f"{label}: Windows nodes", "only Linux instance prices are modelled")
+            return
+        first = types[0]
+        notes = [f"the floor of the group (scalingConfig.minSize), all month, first type {first}"]
+        if len(types) > 1:
+            notes.append(f"of {', '.join(types)}")
+        if ceiling is not None and ceiling > floor:
+            notes.append(f"scales up to {ceiling:g}: not estimated")
+        if inputs.get("capacityType") == "SPOT":
+            notes.append("Spot: on-demand price, savings not assumed")
+        self.charge(
+            self.component(record),
+            what=f"{label}: {floor:g} x {first} x {HOURS_PER_MONTH:g} h ({'; '.join(notes)})",
+            kind="fixed",
+            quantity=floor * HOURS_PER_MONTH,
+            key=f"ec2.instance:{first}",
+            record=record,
+        )
+        self.gap(
+            record,
+            f"{label}: EBS root volume of each node{self.root_volume(record)}",
+            "no EBS price in the table",
+        )
+
+    def root_volume(self, group: Registration) -> str:
+        """The root volume of a node group's nodes, from the one launch template beside it."""
+        templates = [
+            r
+            for r in self.registrations
+            if r.type == T_LAUNCH_TEMPLATE and r.parent == group.parent
+        ]
+        if len(templates) != 1:
+            return ""
+        for mapping in templates[0].inputs.get("blockDeviceMappings") or []:
+            ebs = mapping.get("ebs") if isinstance(mapping, dict) else None
+            size = _as_float(ebs.get("volumeSize")) if isinstance(ebs, dict) else None
+            if isinstance(ebs, dict) and size:
+                kind = ebs.get("volumeType") or "default type"
+                return f" ({size:g} GiB {kind}, from launch template {templates[0].name})"
+        return ""
+
+    def kubernetes_object(self, record: Registration) -> None:
+        """A Kubernetes object runs on the nodes, except what makes AWS provision a resource
+        the program does not register: a Gateway's or a LoadBalancer Service's load balancer,
+        a persistent volume claim's EBS volume (listed as not priced)."""
+        inputs = record.inputs
+        kind = record.type.rsplit(":", 1)[-1]
+        api = record.type.split(":", 2)[1]
+        if record.type == T_K8S_CUSTOM_RESOURCE:
+            kind, api = str(inputs.get("kind") or ""), str(inputs.get("apiVersion") or "")
+        raw_spec = inputs.get("spec")
+        spec: dict[str, Any] = raw_spec if isinstance(raw_spec, dict) else {}
+        if kind == "Gateway" and api.startswith(f"{GATEWAY_API_GROUP}/"):
+            self.gap(
+                record,
+                f"Gateway {record.name} (class {spec.get('gatewayClassName', '?')}): the load "
+                "balancer its implementation provisions",
+                "not registered by the program, so not in the plan",
+            )
+        elif kind == "Service" and spec.get("type") == "LoadBalancer":
+            self.gap(
+                record,
+                f"Service {record.name} of type LoadBalancer: the AWS load balancer it provisions",
+                "not registered by the program, so not in the plan",
+            )
+        elif kind == "PersistentVolumeClaim":
+            self.gap(
+                record,
+                f"persistent volume claim {record.name}: the EBS volume it provisions",
+                "not registered by the program, and no EBS price in the table",
+            )
+        else:
+            self.result.no_charge[record.type] += 1
 
     def kms_key(self, record: Registration) -> None:
         what = f"KMS key {record.name}"
@@ -948,6 +1096,13 @@ class _Estimator:
         ]
         if self.inputs.training_spot and self.inputs.usage.training_hours > 0:
             assumptions.append("training hours priced on demand although spot is on")
+        if any(r.type == T_NODE_GROUP for r in self.registrations):
+            assumptions.append(
+                "EKS managed node groups run their minimum size (the autoscaling floor) of their "
+                "first instance type all month, Linux on-demand; scale-out is not estimated"
+            )
+        if any(r.type == T_EKS_CLUSTER for r in self.registrations):
+            assumptions.append("EKS control planes are priced at standard support")
         return self.result
 
 
@@ -987,6 +1142,8 @@ KEY_LABELS: Mapping[str, str] = {
     "cloudwatch.alarm.composite": "CloudWatch composite alarms",
     "cloudwatch.dashboard": "CloudWatch dashboards",
     "secretsmanager.secret": "Secrets Manager secrets",
+    "eks.cluster": "EKS control planes",
+    "ec2.instance": "EC2 instances of EKS node groups",
 }
 """How several not-priced lines of one price key are summarised when printed."""
 

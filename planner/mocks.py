@@ -9,6 +9,7 @@ retain-on-delete, aliases and dependencies.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 import uuid
@@ -157,6 +158,16 @@ class PlatformMocks(Mocks):
                 "userId": "AROAEXAMPLEOFFLINEPLAN:session",
                 "id": acct,
             },
+            # An image's digest: stable per repository and tag, as a registry's would be.
+            "aws:ecr/getImage:getImage": lambda a: {
+                **a,
+                "imageDigest": "sha256:"
+                + hashlib.sha256(
+                    f"{a.get('registryId')}/{a['repositoryName']}:{a.get('imageTag')}".encode()
+                ).hexdigest(),
+                "imageTags": [a.get("imageTag")],
+                "id": f"{a['repositoryName']}:{a.get('imageTag')}",
+            },
             "aws:index/getPartition:getPartition": lambda _: {
                 "partition": part,
                 "dnsSuffix": dns,
@@ -187,6 +198,20 @@ class PlatformMocks(Mocks):
         if typ == "aws:lambda/layerVersion:LayerVersion":
             return {"arn": arn, "layerArn": arn.rsplit(":", 1)[0], "version": "1"}
         return {"arn": arn}
+
+    def _computed(self, typ: str, seed: str) -> dict[str, Any]:
+        """Outputs AWS computes that other resources are built from."""
+        if typ == "aws:eks/cluster:Cluster":
+            # What the Kubernetes provider's kubeconfig is made of.
+            dns = "amazonaws.com.cn" if self.partition == "aws-cn" else "amazonaws.com"
+            host = uuid.uuid5(uuid.NAMESPACE_URL, seed).hex.upper()
+            return {
+                "endpoint": f"https://{host}.gr7.{self.region}.eks.{dns}",
+                "certificateAuthority": {"data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="},
+            }
+        if typ == "aws:ec2/launchTemplate:LaunchTemplate":
+            return {"latestVersion": 1, "defaultVersion": 1}
+        return {}
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         inputs = dict(args.inputs)
@@ -259,6 +284,7 @@ class PlatformMocks(Mocks):
                     "functionUrl": f"https://{url_id}.lambda-url.{self.region}.on.aws/",
                     "urlId": url_id,
                 }
+            extra.update(self._computed(args.typ, seed))
             if module == "ecr" and kind == "repository":
                 extra["repositoryUrl"] = f"{self.account_id}.dkr.ecr.{self.region}.{dns}/{physical}"
                 extra["registryId"] = self.account_id

@@ -26,8 +26,10 @@ def plan_with(
     overrides: dict[str, Any] | None = None,
     remove: tuple[str, ...] = (),
     registered: list[Registration] | None = None,
+    secrets: dict[str, str] | None = None,
 ) -> Plan:
-    """Plan `stack` with config keys replaced (values as YAML would give them) or removed.
+    """Plan `stack` with config keys replaced (values as YAML would give them) or removed, and
+    `secrets` set as Pulumi secrets (`pulumi config set --secret`).
 
     Every registration is appended to `registered`, so a test can assert nothing was
     registered when the config is rejected.
@@ -38,8 +40,12 @@ def plan_with(
         values.pop(key, None)
     for key, value in (overrides or {}).items():
         values[key] = value if isinstance(value, str) else json.dumps(value)
+    values.update(secrets or {})
+    secret_keys = [*cfg.secret_keys, *(secrets or {})]
     sink = registered if registered is not None else []
-    return run_stack_config(replace(cfg, values=values), on_register=sink.append)
+    return run_stack_config(
+        replace(cfg, values=values, secret_keys=secret_keys), on_register=sink.append
+    )
 
 
 @pytest.fixture(scope="session")

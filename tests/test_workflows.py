@@ -351,3 +351,24 @@ def test_actions_are_pinned_and_python_is_311(name: str) -> None:
             if uses.startswith("actions/setup-python@"):
                 # Quoted: an unquoted 3.10 would be the float 3.1.
                 assert step["with"]["python-version"] == "3.11"
+
+
+# --- images.yml -------------------------------------------------------------------------------
+
+
+def test_the_sidecar_image_is_built_from_a_pinned_base_under_an_immutable_tag() -> None:
+    images = _load("images.yml")
+    (job,) = images["jobs"].values()
+    assert job["strategy"]["matrix"]["stack"] == ["dev", "staging", "prod"]
+    assert job["permissions"] == {"contents": "read", "id-token": "write"}
+    (build,) = [s for s in job["steps"] if s.get("name") == "Build and push, unless the tag exists"]
+    script = build["run"]
+    # An existing tag is never pushed again; the base image is built by digest.
+    assert script.index("describe-images") < script.index("docker buildx build")
+    assert '--build-arg PYTHON_IMAGE="$BASE@$base_digest"' in script
+    dockerfile = (ROOT / "images" / "serving_sidecar" / "Dockerfile").read_text()
+    assert "FROM ${PYTHON_IMAGE}" in dockerfile
+    version = (ROOT / "images" / "serving_sidecar" / "VERSION").read_text().strip()
+    for stack in ("staging", "prod"):
+        stack_file = (ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text()
+        assert f"/mlops-serving-sidecar:{version}\n" in stack_file

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import os
 import uuid
@@ -27,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import boto3
+import capture_format
 import capture_settings as settings
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -35,6 +35,16 @@ from aws_lambda_powertools.utilities.parser.models import LambdaFunctionUrlModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
+
+# The record format lives in `capture_format` (shared with the serving sidecar); its functions
+# stay importable from here under their old names.
+from capture_format import (  # noqa: F401 (re-exported)
+    Encoding,
+    capture_part,
+    encoding_of,
+    inference_time,
+    sampled,
+)
 
 SERVICE = os.environ.get(settings.ENV_SERVICE_NAME, settings.SERVICE_NAME)
 NAMESPACE = os.environ.get(settings.ENV_METRICS_NAMESPACE, settings.METRICS_NAMESPACE)
@@ -59,11 +69,8 @@ firehose = boto3.client(
     ),
 )
 
-Encoding = Literal["CSV", "JSON", "BASE64"]
 Outcome = Literal["captured", "not_sampled", "too_large", "failed"]
 
-_CSV_TYPES = frozenset({"text/csv"})
-_JSON_TYPES = frozenset({"application/json"})
 _EVENT_NAMESPACE = uuid.UUID("8c1f1a52-3f0e-4a8e-9a7c-6d1b2e3f4a5b")
 _THROTTLING = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException"})
 _UNAVAILABLE = frozenset({"ServiceUnavailable", "ModelNotReadyException"})
@@ -228,71 +235,18 @@ def invoke(client: Any, env: Env, request: Request) -> Answer:
 # ---- the capture record -------------------------------------------------------------------------
 
 
-def encoding_of(content_type: str | None) -> Encoding:
-    """SageMaker's encoding of a payload: CSV for text/csv, JSON for application/json (any
-    parameters such as charset aside), BASE64 for anything else."""
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    if media in _CSV_TYPES:
-        return "CSV"
-    if media in _JSON_TYPES:
-        return "JSON"
-    return "BASE64"
-
-
-def capture_part(
-    content_type: str | None, data: bytes, mode: Literal["INPUT", "OUTPUT"]
-) -> dict[str, str]:
-    """`endpointInput` or `endpointOutput` of a capture record. Text that is not UTF-8 is
-    captured as BASE64 whatever its content type says, so the record stays faithful."""
-    encoding = encoding_of(content_type)
-    text: str | None = None
-    if encoding != "BASE64":
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            encoding = "BASE64"
-    if text is None:
-        text = base64.b64encode(data).decode("ascii")
-    return {
-        "observedContentType": content_type or "",
-        "mode": mode,
-        "data": text,
-        "encoding": encoding,
-    }
-
-
-def inference_time(moment: datetime) -> str:
-    """ISO-8601 UTC with milliseconds, as SageMaker writes it: `2026-11-27T10:00:00.123Z`."""
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-
-
 def capture_record(request: Request, answer: Answer) -> bytes:
     """One data-capture JSON Lines record, ending in a newline (Firehose concatenates the
-    records of an object as they come, so each must carry its own line end)."""
-    record = {
-        "captureData": {
-            "endpointInput": capture_part(request.content_type, request.body, "INPUT"),
-            "endpointOutput": capture_part(answer.content_type, answer.body, "OUTPUT"),
-        },
-        "eventMetadata": {
-            "eventId": request.event_id,
-            "inferenceTime": inference_time(request.received),
-        },
-        "eventVersion": "0",
-    }
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
-
-
-def sampled(event_id: str, percent: int) -> bool:
-    """Whether an invocation is captured: a pure function of its eventId, so the decision can
-    be recomputed, and every event captured at p percent is captured at any higher share."""
-    if percent >= 100:
-        return True
-    if percent <= 0:
-        return False
-    digest = hashlib.sha256(event_id.encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") % 100 < percent
+    records of an object as they come, so each must carry its own line end). The shape is
+    `capture_format`'s, shared with the serving sidecar."""
+    return capture_format.capture_record(
+        request.event_id,
+        request.received,
+        request.content_type,
+        request.body,
+        answer.content_type,
+        answer.body,
+    )
 
 
 @tracer.capture_method

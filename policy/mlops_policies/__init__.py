@@ -4,6 +4,7 @@ from pulumi_policy import ResourceValidationPolicy, StackValidationPolicy
 
 from .alarms import ALARM_POLICIES
 from .ecr import ECR_POLICIES
+from .eks import EKS_POLICIES
 from .firehose import FIREHOSE_POLICIES
 from .iam import IAM_POLICIES
 from .inference import INFERENCE_POLICIES
@@ -38,6 +39,7 @@ POLICIES: tuple[ResourceValidationPolicy | StackValidationPolicy, ...] = (
     *ORCHESTRATION_POLICIES,
     *ALARM_POLICIES,
     *KUBERNETES_POLICIES,
+    *EKS_POLICIES,
 )
 
 __all__ = ["PACK_NAME", "POLICIES"]

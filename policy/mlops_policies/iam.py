@@ -51,6 +51,12 @@ POLICY_ATTACHMENTS = (
     "aws:iam/policyAttachment:PolicyAttachment",
 )
 
+INSTANCE_PROFILE_SERVICES = ("ec2.amazonaws.com",)
+"""Services that assume a role for an instance profile (EKS and EC2 nodes): EC2 sends no
+aws:SourceAccount or aws:SourceArn when it fetches the instance's credentials, so a condition
+on them would leave every instance without its role. Only the instance profile (created in
+this account) can hand these roles out; a confused-deputy condition cannot apply."""
+
 UNSCOPABLE_ACTIONS = (
     # The X-Ray SDK and daemon upload traces and read sampling rules; these actions have no
     # resource type (they are what AWSXRayDaemonWriteAccess grants on "*").
@@ -298,9 +304,10 @@ def _trust_problems(document: Any, own_accounts: Collection[str]) -> list[str]:
             continue
         sources = source_conditions(statement)
         for kind, values in sorted(found.items()):
-            if kind == "Service" and not sources:
+            guarded = [v for v in values if v not in INSTANCE_PROFILE_SERVICES]
+            if kind == "Service" and guarded and not sources:
                 problems.append(
-                    f"{label} trusts service principal(s) {values} without an aws:SourceAccount "
+                    f"{label} trusts service principal(s) {guarded} without an aws:SourceAccount "
                     "or aws:SourceArn condition (confused deputy)."
                 )
             elif kind == "AWS":

@@ -113,8 +113,8 @@ class Bad:
 KMS_ACCEPTS = "integer >= 7, <= 30"
 TOP_LEVEL_KEYS = (
     "environment, tier, region, allowedAccountIds, tags, network, protection, kms, logging, "
-    "dataLake, featureStore, modelRegistry, training, inference, kubernetes, monitoring, cost, "
-    "drift, retraining"
+    "dataLake, featureStore, modelRegistry, training, inference, kubernetes, kubeconfig, "
+    "monitoring, cost, drift, retraining"
 )
 REGION_RE = r"^(us|eu|ap|sa|ca|me|af|il|mx|cn|us-gov|us-iso|us-isob)-[a-z]+-\d$"
 FEATURE_NAME_RE = "^[a-zA-Z0-9]([-_]*[a-zA-Z0-9]){0,63}$"

@@ -1,37 +1,72 @@
-"""The `kubernetes` config section (issue 9): the cluster (EKS or existing), the model services,
-their images, capacity, disruption budget, rollout, shadow and capture, and the rules across
-keys, with the exact message of each refusal."""
+"""The `kubernetes` config section (issue 9): the cluster (EKS or existing, the latter's
+kubeconfig a secret stack key), the serving sidecar, monitoring and gateway settings, the model
+services, their images, capacity, disruption budget, rollout, shadow, capture and objectives,
+and the rules across keys, with the exact message of each refusal."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
 
 from components.config import (
+    EKS_VERSIONS,
+    KUBERNETES_IMAGE_ACCEPTED,
     PINNED_IMAGE_ACCEPTED,
     CanaryWeights,
     ConfigError,
     EksCluster,
     ExistingCluster,
+    KubernetesGateway,
+    PlatformConfig,
     ResourceQuantities,
+    ServiceObjectives,
     load_platform_config,
 )
-from planner.run import PROJECT_DIR
+from planner.mocks import Registration
+from planner.run import PROJECT_DIR, run_stack_config
 from planner.stackfile import load_stack_config
 
 NS = "mlops-platform:"
+KUBECONFIG_KEY = f"{NS}kubeconfig"
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/churn-server:1.4.2"
 DIGEST = "ghcr.io/acme/model-server@sha256:" + "a" * 64
+SIDECAR = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops-serving-sidecar:0.1.0"
+SUBNETS = ["subnet-0a1b2c3d4e5f60718", "subnet-0b2c3d4e5f6071829"]
+NETWORK = {"vpcId": "vpc-0a1b2c3d4e5f60718", "subnetIds": SUBNETS}
+EXISTING = {"mode": "existing", "clusterName": "shared-ml", "version": "1.35"}
+KUBECONFIG = "apiVersion: v1\nkind: Config\nusers: [{name: ci, user: {token: s3cr3t-t0k3n}}]\n"
+SECRET_TEXT = "s3cr3t-t0k3n"
 VERSION_ACCEPTED = 'an integer >= 1 (a pinned model package version) or "latest-approved"'
 S0 = "kubernetes.services[0]"
+CLUSTER_ACCEPTED = (
+    'a mapping with mode "eks" (required keys version; optional keys subnetIds, '
+    "endpointPublicAccessCidrs, nodeInstanceTypes, minNodes, maxNodes) or mode "
+    '"existing" (required keys clusterName, version; the kubeconfig in the secret key '
+    "kubeconfig)"
+)
+PLAIN_TEXT_KUBECONFIG = (
+    f"stacks/Pulumi.dev.yaml: {KUBECONFIG_KEY}: a secret given in plain text: it would be stored "
+    "unencrypted in the stack file and the state (got <plain text, not shown>); accepted: a "
+    "Pulumi secret: pulumi config set --secret kubeconfig < FILE"
+)
+EMPTY_KUBECONFIG = (
+    f"stacks/Pulumi.dev.yaml: {KUBECONFIG_KEY}: empty or not text (got <secret, not shown>); "
+    "accepted: the file's text"
+)
+MISSING_KUBECONFIG = (
+    f"stacks/Pulumi.dev.yaml: {KUBECONFIG_KEY}: required when kubernetes.cluster.mode is "
+    "existing: the provider connects with it (got <missing>); accepted: the cluster's "
+    "kubeconfig as a secret: pulumi config set --secret kubeconfig < FILE"
+)
 
 
 def stack_values(stack: str, **overrides: Any) -> dict[str, Any]:
     values: dict[str, Any] = dict(load_stack_config(PROJECT_DIR, stack).values)
     for key, value in overrides.items():
-        values[f"{NS}{key}"] = json.dumps(value)
+        values[f"{NS}{key}"] = value if isinstance(value, str) else json.dumps(value)
     return values
 
 
@@ -40,20 +75,45 @@ def service(**fields: Any) -> dict[str, Any]:
 
 
 def kubernetes(*services: dict[str, Any], **section: Any) -> dict[str, Any]:
+    """A valid enabled section on an EKS cluster; `section` replaces whole keys."""
     return {
         "enabled": True,
-        "cluster": {"mode": "eks", "version": "1.33"},
+        "cluster": {"mode": "eks", "version": "1.35", "subnetIds": SUBNETS},
         "prometheusStackChartVersion": "75.15.1",
+        "servingSidecarImage": SIDECAR,
         "services": list(services),
         **section,
     }
 
 
-def problems(*services: dict[str, Any], stack: str = "dev", **overrides: Any) -> list[str]:
+def eks(**fields: Any) -> dict[str, Any]:
+    return {"mode": "eks", "version": "1.35", "subnetIds": SUBNETS, **fields}
+
+
+def load(stack: str = "dev", secret_keys: tuple[str, ...] = (), **overrides: Any) -> PlatformConfig:
+    return load_platform_config(stack_values(stack, **overrides), stack, secret_keys=secret_keys)
+
+
+def refusal(
+    *services: dict[str, Any],
+    stack: str = "dev",
+    secret_keys: tuple[str, ...] = (),
+    **overrides: Any,
+) -> ConfigError:
     overrides.setdefault("kubernetes", kubernetes(*services))
     with pytest.raises(ConfigError) as caught:
-        load_platform_config(stack_values(stack, **overrides), stack)
-    return [p.render(f"stacks/Pulumi.{stack}.yaml") for p in caught.value.problems]
+        load(stack, secret_keys, **overrides)
+    return caught.value
+
+
+def problems(
+    *services: dict[str, Any],
+    stack: str = "dev",
+    secret_keys: tuple[str, ...] = (),
+    **overrides: Any,
+) -> list[str]:
+    error = refusal(*services, stack=stack, secret_keys=secret_keys, **overrides)
+    return [p.render(f"stacks/Pulumi.{stack}.yaml") for p in error.problems]
 
 
 def line(key: str, problem: str, got: str, accepted: str, stack: str = "dev") -> str:
@@ -61,22 +121,22 @@ def line(key: str, problem: str, got: str, accepted: str, stack: str = "dev") ->
 
 
 def test_a_full_eks_config_is_accepted_with_its_defaults() -> None:
-    cfg = load_platform_config(
-        stack_values("dev", kubernetes=kubernetes(service(modelVersion="latest-approved"))),
-        "dev",
-    )
+    cfg = load(kubernetes=kubernetes(service(modelVersion="latest-approved")))
     section = cfg.kubernetes
     assert section.enabled is True
     assert section.namespace_prefix == "mlops"
     assert section.prometheus_stack_chart_version == "75.15.1"
+    assert section.serving_sidecar_image == SIDECAR
     assert section.cluster == EksCluster(
         mode="eks",
-        version="1.33",
+        version="1.35",
+        subnet_ids=SUBNETS,
         endpoint_public_access_cidrs=[],
         node_instance_types=["m6i.large"],
         min_nodes=2,
         max_nodes=4,
     )
+    assert cfg.kubeconfig is None
     (svc,) = section.services
     assert (svc.name, svc.model, svc.model_version, svc.image) == (
         "churn",
@@ -97,37 +157,95 @@ def test_a_full_eks_config_is_accepted_with_its_defaults() -> None:
     assert svc.capture.sampling_percent == 100
 
 
-def test_a_prod_canary_service_on_an_existing_cluster_is_accepted() -> None:
-    cfg = load_platform_config(
-        stack_values(
-            "prod",
-            kubernetes=kubernetes(
-                service(
-                    image=DIGEST,
-                    replicas={"min": 3, "max": 10},
-                    pdbMinAvailable=2,
-                    resources={
-                        "requests": {"cpu": "250m", "memory": "512Mi"},
-                        "limits": {"cpu": "0.5", "memory": "1G"},
-                    },
-                    targetCpuPercent=60,
-                    rollout={
-                        "strategy": "canary",
-                        "canaryVersion": 4,
-                        "weights": {"stable": 90, "canary": 10},
-                    },
-                    shadow={"modelVersion": 5, "mirrorPercent": 20},
-                    capture={"samplingPercent": 10},
-                ),
-                cluster={"mode": "existing", "kubeconfigSecret": "kubeconfig"},
-                namespacePrefix="ml",
+def test_the_monitoring_gateway_and_service_defaults() -> None:
+    section = load(kubernetes=kubernetes(service())).kubernetes
+    assert section.monitoring_namespace == "monitoring"
+    assert section.prometheus_stack_values == {}
+    assert section.gateway == KubernetesGateway(
+        class_name="eg", data_plane_namespace="envoy-gateway-system"
+    )
+    (svc,) = section.services
+    assert svc.model_port == 8080
+    assert svc.objectives == ServiceObjectives(
+        max_error_percent=2.0, latency_p99_ms=500, max_cpu_percent=90, for_minutes=5
+    )
+
+
+def test_monitoring_gateway_port_and_objectives_can_be_set() -> None:
+    values = {"grafana": {"enabled": False}, "prometheus": {"prometheusSpec": {"retention": "7d"}}}
+    section = load(
+        kubernetes=kubernetes(
+            service(
+                modelPort=9000,
+                objectives={
+                    "maxErrorPercent": 0.5,
+                    "latencyP99Ms": 250,
+                    "maxCpuPercent": 120,
+                    "forMinutes": 10,
+                },
             ),
-        ),
+            prometheusStackValues=values,
+            monitoringNamespace="observability",
+            gateway={"className": "istio", "dataPlaneNamespace": "istio-ingress"},
+        )
+    ).kubernetes
+    assert section.prometheus_stack_values == values
+    assert section.monitoring_namespace == "observability"
+    assert section.gateway == KubernetesGateway(
+        class_name="istio", data_plane_namespace="istio-ingress"
+    )
+    (svc,) = section.services
+    assert svc.model_port == 9000
+    assert svc.objectives == ServiceObjectives(
+        max_error_percent=0.5, latency_p99_ms=250, max_cpu_percent=120, for_minutes=10
+    )
+
+
+def test_prometheus_stack_values_must_be_a_mapping() -> None:
+    assert problems(kubernetes=kubernetes(service(), prometheusStackValues=["grafana"])) == [
+        line(
+            "kubernetes.prometheusStackValues",
+            "input should be a valid dictionary",
+            '["grafana"]',
+            "mapping of (string) to (typing.Any)",
+        )
+    ]
+
+
+def test_a_prod_canary_service_on_an_existing_cluster_is_accepted() -> None:
+    cfg = load(
         "prod",
+        (KUBECONFIG_KEY,),
+        kubeconfig=KUBECONFIG,
+        kubernetes=kubernetes(
+            service(
+                image=DIGEST,
+                replicas={"min": 3, "max": 10},
+                pdbMinAvailable=2,
+                resources={
+                    "requests": {"cpu": "250m", "memory": "512Mi"},
+                    "limits": {"cpu": "0.5", "memory": "1G"},
+                },
+                targetCpuPercent=60,
+                rollout={
+                    "strategy": "canary",
+                    "canaryVersion": 4,
+                    "weights": {"stable": 90, "canary": 10},
+                },
+                shadow={"modelVersion": 5, "mirrorPercent": 20},
+                capture={"samplingPercent": 10},
+            ),
+            cluster=EXISTING,
+            namespacePrefix="ml",
+        ),
     )
     assert cfg.kubernetes.cluster == ExistingCluster(
-        mode="existing", kubeconfig_secret="kubeconfig"
+        mode="existing", cluster_name="shared-ml", version="1.35"
     )
+    assert cfg.kubeconfig is not None
+    assert cfg.kubeconfig.get_secret_value() == KUBECONFIG
+    assert SECRET_TEXT not in repr(cfg.kubeconfig)
+    assert cfg.kubernetes.namespace_prefix == "ml"
     (svc,) = cfg.kubernetes.services
     assert svc.image == DIGEST
     assert svc.rollout.weights == CanaryWeights(stable=90, canary=10)
@@ -136,11 +254,126 @@ def test_a_prod_canary_service_on_an_existing_cluster_is_accepted() -> None:
     assert (svc.shadow.model_version, svc.shadow.mirror_percent) == (5, 20)
 
 
-def test_the_shipped_stacks_keep_kubernetes_disabled() -> None:
-    for stack in ("dev", "staging", "prod"):
-        cfg = load_platform_config(load_stack_config(PROJECT_DIR, stack).values, stack)
-        assert cfg.kubernetes.enabled is False
-        assert cfg.kubernetes.services == []
+def test_dev_keeps_kubernetes_disabled_and_staging_and_prod_enable_it() -> None:
+    def shipped(stack: str) -> PlatformConfig:
+        cfg = load_stack_config(PROJECT_DIR, stack)
+        return load_platform_config(cfg.values, stack, secret_keys=cfg.secret_keys)
+
+    dev = shipped("dev").kubernetes
+    assert dev.enabled is False
+    assert dev.services == []
+
+    def ecr(account: str, repository: str) -> str:
+        return f"{account}.dkr.ecr.eu-west-1.amazonaws.com/{repository}"
+
+    # Each stack's images are tags in its own account's ECR, resolved to digests at deploy.
+    staging_model = ecr("123456789012", "mlops-model-server-sklearn:1.2-1")
+    prod_model = ecr("111111111111", "mlops-model-server-sklearn:1.2-1")
+    gateway = {"className": "eg", "dataPlaneNamespace": "envoy-gateway-system"}
+
+    staging_cfg = shipped("staging")
+    staging = staging_cfg.kubernetes
+    assert staging_cfg.kubeconfig is None
+    assert staging.enabled is True
+    assert staging.cluster == EksCluster(
+        mode="eks",
+        version="1.35",
+        subnet_ids=["subnet-0a1b2c3d4e5f60718", "subnet-0b2c3d4e5f6071829"],
+        endpoint_public_access_cidrs=["203.0.113.0/24"],
+        node_instance_types=["m6i.large"],
+        min_nodes=2,
+        max_nodes=4,
+    )
+    assert staging.prometheus_stack_chart_version == "75.15.1"
+    assert staging.serving_sidecar_image == ecr("123456789012", "mlops-serving-sidecar:0.1.0")
+    assert (staging.namespace_prefix, staging.monitoring_namespace) == ("mlops", "monitoring")
+    assert staging.prometheus_stack_values == {}
+    assert staging.gateway.model_dump(by_alias=True) == gateway
+    assert [s.model_dump(by_alias=True) for s in staging.services] == [
+        {
+            "name": "churn",
+            "model": "churn",
+            "modelVersion": 3,
+            "image": staging_model,
+            "replicas": {"min": 2, "max": 4},
+            "pdbMinAvailable": 1,
+            "resources": {
+                "requests": {"cpu": "500m", "memory": "1Gi"},
+                "limits": {"cpu": "1", "memory": "2Gi"},
+            },
+            "targetCpuPercent": 70,
+            "rollout": {
+                "strategy": "canary",
+                "active": "blue",
+                "greenVersion": None,
+                "canaryVersion": 4,
+                "weights": {"stable": 90, "canary": 10},
+            },
+            "shadow": {"modelVersion": 5, "mirrorPercent": 25},
+            "capture": {"samplingPercent": 100},
+            "modelPort": 8080,
+            "objectives": {
+                "maxErrorPercent": 2.0,
+                "latencyP99Ms": 500,
+                "maxCpuPercent": 90,
+                "forMinutes": 5,
+            },
+        }
+    ]
+
+    prod_cfg = shipped("prod")
+    prod = prod_cfg.kubernetes
+    assert prod_cfg.kubeconfig is None
+    assert prod.enabled is True
+    assert prod.cluster == EksCluster(
+        mode="eks",
+        version="1.35",
+        subnet_ids=[
+            "subnet-0c3d4e5f607182930",
+            "subnet-0d4e5f60718293a41",
+            "subnet-0e5f60718293a4b52",
+        ],
+        endpoint_public_access_cidrs=[],
+        node_instance_types=["m6i.large", "m6a.large"],
+        min_nodes=4,
+        max_nodes=9,
+    )
+    assert prod.prometheus_stack_chart_version == "75.15.1"
+    assert prod.serving_sidecar_image == ecr("111111111111", "mlops-serving-sidecar:0.1.0")
+    assert (prod.namespace_prefix, prod.monitoring_namespace) == ("mlops", "monitoring")
+    assert prod.prometheus_stack_values == {}
+    assert prod.gateway.model_dump(by_alias=True) == gateway
+    assert [s.model_dump(by_alias=True) for s in prod.services] == [
+        {
+            "name": "churn",
+            "model": "churn",
+            "modelVersion": 3,
+            "image": prod_model,
+            "replicas": {"min": 3, "max": 12},
+            "pdbMinAvailable": 2,
+            "resources": {
+                "requests": {"cpu": "500m", "memory": "1Gi"},
+                "limits": {"cpu": "2", "memory": "2Gi"},
+            },
+            "targetCpuPercent": 70,
+            "rollout": {
+                "strategy": "blue-green",
+                "active": "blue",
+                "greenVersion": 4,
+                "canaryVersion": None,
+                "weights": None,
+            },
+            "shadow": None,
+            "capture": {"samplingPercent": 50},
+            "modelPort": 8080,
+            "objectives": {
+                "maxErrorPercent": 1,
+                "latencyP99Ms": 300,
+                "maxCpuPercent": 85,
+                "forMinutes": 5,
+            },
+        }
+    ]
 
 
 UNPINNED = (
@@ -162,6 +395,39 @@ def test_a_malformed_image_digest_is_refused() -> None:
     image = "ghcr.io/acme/churn-server@sha256:abc"
     assert problems(service(image=image)) == [
         line(f"{S0}.image", "not a well-formed image reference", repr(image), PINNED_IMAGE_ACCEPTED)
+    ]
+
+
+SIDECAR_MISSING = line(
+    "kubernetes.servingSidecarImage",
+    "required when kubernetes.enabled is true: every model pod fetches its model, captures and "
+    "reports metrics through it",
+    "<missing>",
+    PINNED_IMAGE_ACCEPTED + " (built from images/serving_sidecar)",
+)
+
+
+def test_enabled_needs_the_serving_sidecar_image() -> None:
+    section = kubernetes(service())
+    del section["servingSidecarImage"]
+    assert problems(kubernetes=section) == [SIDECAR_MISSING]
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops-serving-sidecar",
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops-serving-sidecar:latest",
+    ],
+)
+def test_an_unpinned_serving_sidecar_image_is_refused(image: str) -> None:
+    assert problems(kubernetes=kubernetes(service(), servingSidecarImage=image)) == [
+        line(
+            "kubernetes.servingSidecarImage",
+            UNPINNED,
+            repr(image),
+            PINNED_IMAGE_ACCEPTED + ", or unset",
+        )
     ]
 
 
@@ -315,6 +581,62 @@ def test_a_quantity_that_is_not_a_kubernetes_quantity_is_refused() -> None:
     assert "(got 'half')" in problem
 
 
+def test_objectives_out_of_range_are_refused() -> None:
+    objectives = {"maxErrorPercent": 0, "latencyP99Ms": 0, "maxCpuPercent": 1001, "forMinutes": 61}
+    assert problems(service(objectives=objectives)) == [
+        line(
+            f"{S0}.objectives.maxErrorPercent",
+            "input should be greater than 0",
+            "0",
+            "number > 0, <= 100",
+        ),
+        line(
+            f"{S0}.objectives.latencyP99Ms",
+            "input should be greater than or equal to 1",
+            "0",
+            "integer >= 1, <= 600000",
+        ),
+        line(
+            f"{S0}.objectives.maxCpuPercent",
+            "input should be less than or equal to 1000",
+            "1001",
+            "integer >= 1, <= 1000",
+        ),
+        line(
+            f"{S0}.objectives.forMinutes",
+            "input should be less than or equal to 60",
+            "61",
+            "integer >= 1, <= 60",
+        ),
+    ]
+
+
+def test_a_model_port_below_1024_is_refused() -> None:
+    assert problems(service(modelPort=80)) == [
+        line(
+            f"{S0}.modelPort",
+            "input should be greater than or equal to 1024",
+            "80",
+            "integer >= 1024, <= 65535",
+        )
+    ]
+
+
+DNS_LABEL = "^[a-z]([-a-z0-9]*[a-z0-9])?$"
+
+
+def test_a_gateway_class_name_that_is_not_a_dns_label_is_refused() -> None:
+    gateway = {"className": "Envoy_GW"}
+    assert problems(kubernetes=kubernetes(service(), gateway=gateway)) == [
+        line(
+            "kubernetes.gateway.className",
+            f"string should match pattern '{DNS_LABEL}'",
+            "'Envoy_GW'",
+            f"string at most 40 characters, matching `{DNS_LABEL}`",
+        )
+    ]
+
+
 def test_an_unknown_cluster_mode_is_refused() -> None:
     cluster = {"mode": "gke"}
     assert problems(kubernetes=kubernetes(cluster=cluster)) == [
@@ -322,39 +644,53 @@ def test_an_unknown_cluster_mode_is_refused() -> None:
             "kubernetes.cluster",
             "cluster mode 'gke' is neither eks nor existing",
             '{"mode": "gke"}',
-            'a mapping with mode "eks" (required keys version; optional keys '
-            "endpointPublicAccessCidrs, nodeInstanceTypes, minNodes, maxNodes) or mode "
-            '"existing" (required key kubeconfigSecret), or unset',
+            CLUSTER_ACCEPTED + ", or unset",
         )
     ]
+
+
+def test_an_unknown_eks_version_lists_the_accepted_ones() -> None:
+    assert EKS_VERSIONS == ("1.34", "1.35", "1.36")
+    for version in ("1.20", "1.33", "1.37"):
+        assert problems(kubernetes=kubernetes(cluster=eks(version=version))) == [
+            line(
+                "kubernetes.cluster.version",
+                "input should be '1.34', '1.35' or '1.36'",
+                repr(version),
+                'one of "1.34", "1.35", "1.36"',
+            )
+        ]
 
 
 def test_cluster_errors_point_at_the_stack_files_keys() -> None:
-    assert problems(kubernetes=kubernetes(cluster={"mode": "eks", "version": "1.20"})) == [
+    assert problems(kubernetes=kubernetes(cluster={"mode": "existing", "version": "1.33"})) == [
+        line("kubernetes.cluster.clusterName", "required key is missing", "<missing>", "a value"),
         line(
             "kubernetes.cluster.version",
-            "input should be '1.31', '1.32', '1.33' or '1.34'",
-            "'1.20'",
-            'one of "1.31", "1.32", "1.33", "1.34"',
-        )
+            "input should be '1.34', '1.35' or '1.36'",
+            "'1.33'",
+            'one of "1.34", "1.35", "1.36"',
+        ),
     ]
     assert problems(kubernetes=kubernetes(cluster={"mode": "existing"})) == [
+        line("kubernetes.cluster.clusterName", "required key is missing", "<missing>", "a value"),
         line(
-            "kubernetes.cluster.kubeconfigSecret", "required key is missing", "<missing>", "a value"
-        )
+            "kubernetes.cluster.version",
+            "required key is missing",
+            "<missing>",
+            'one of "1.34", "1.35", "1.36"',
+        ),
     ]
 
 
-def test_enabled_needs_a_cluster_and_a_pinned_chart() -> None:
+def test_enabled_needs_a_cluster_a_pinned_chart_and_the_sidecar() -> None:
     section = {"enabled": True}
     assert problems(kubernetes=section) == [
         line(
             "kubernetes.cluster",
             "required when kubernetes.enabled is true",
             "<missing>",
-            'a mapping with mode "eks" (required keys version; optional keys '
-            "endpointPublicAccessCidrs, nodeInstanceTypes, minNodes, maxNodes) or mode "
-            '"existing" (required key kubeconfigSecret)',
+            CLUSTER_ACCEPTED,
         ),
         line(
             "kubernetes.prometheusStackChartVersion",
@@ -362,11 +698,12 @@ def test_enabled_needs_a_cluster_and_a_pinned_chart() -> None:
             "<missing>",
             'a kube-prometheus-stack chart version, e.g. "75.15.1"',
         ),
+        SIDECAR_MISSING,
     ]
 
 
 def test_a_prod_cluster_api_open_to_the_internet_is_refused() -> None:
-    cluster = {"mode": "eks", "version": "1.33", "endpointPublicAccessCidrs": ["0.0.0.0/0"]}
+    cluster = eks(endpointPublicAccessCidrs=["0.0.0.0/0"])
     assert problems(service(), stack="prod", kubernetes=kubernetes(service(), cluster=cluster)) == [
         line(
             "kubernetes.cluster.endpointPublicAccessCidrs",
@@ -379,13 +716,231 @@ def test_a_prod_cluster_api_open_to_the_internet_is_refused() -> None:
     ]
 
 
-def test_a_kubeconfig_secret_naming_a_platform_key_is_refused() -> None:
-    cluster = {"mode": "existing", "kubeconfigSecret": "tags"}
-    assert problems(kubernetes=kubernetes(cluster=cluster)) == [
+EKS_WITHOUT_SUBNETS = line(
+    "kubernetes.cluster.subnetIds",
+    "the cluster's control plane and nodes need subnets, and no network is set",
+    "<missing>",
+    "private subnet ids in two or more zones, or network.subnetIds",
+)
+
+
+def test_an_eks_cluster_without_subnets_and_without_a_network_is_refused() -> None:
+    cluster = {"mode": "eks", "version": "1.35"}
+    assert problems(kubernetes=kubernetes(service(), cluster=cluster)) == [EKS_WITHOUT_SUBNETS]
+
+
+def test_an_eks_cluster_without_subnets_takes_the_network() -> None:
+    cluster = {"mode": "eks", "version": "1.35"}
+    cfg = load(network=NETWORK, kubernetes=kubernetes(service(), cluster=cluster))
+    assert isinstance(cfg.kubernetes.cluster, EksCluster)
+    assert cfg.kubernetes.cluster.subnet_ids is None
+    assert cfg.network is not None
+    assert cfg.network.subnet_ids == SUBNETS
+
+
+def test_an_eks_cluster_needs_two_subnets() -> None:
+    cluster = eks(subnetIds=SUBNETS[:1])
+    assert problems(kubernetes=kubernetes(service(), cluster=cluster)) == [
         line(
-            "kubernetes.cluster.kubeconfigSecret",
-            "names one of the platform's own config keys, not a secret holding a kubeconfig",
-            "'tags'",
-            "the name of a secret stack config key, e.g. kubeconfig",
+            "kubernetes.cluster.subnetIds",
+            "list should have at least 2 items after validation, not 1",
+            json.dumps(SUBNETS[:1]),
+            "list of (string matching `^subnet-[0-9a-f]{8,17}$`) at least 2 items, at most 16 "
+            "items, or unset",
         )
     ]
+
+
+def test_the_kubeconfig_is_no_longer_named_in_the_cluster() -> None:
+    cluster = {**EXISTING, "kubeconfigSecret": "kubeconfig"}
+    (problem,) = problems(
+        kubernetes=kubernetes(service(), cluster=cluster),
+        kubeconfig=KUBECONFIG,
+        secret_keys=(KUBECONFIG_KEY,),
+    )
+    assert problem.startswith(
+        f"stacks/Pulumi.dev.yaml: {NS}kubernetes.cluster.kubeconfigSecret: unknown key "
+        "(got 'kubeconfig'); accepted: one of the keys mode, "
+    )
+
+
+def test_an_unknown_key_of_an_existing_cluster_lists_its_own_keys() -> None:
+    cluster = {**EXISTING, "kubeconfigSecret": "kubeconfig"}
+    assert problems(
+        kubernetes=kubernetes(service(), cluster=cluster),
+        kubeconfig=KUBECONFIG,
+        secret_keys=(KUBECONFIG_KEY,),
+    ) == [
+        line(
+            "kubernetes.cluster.kubeconfigSecret",
+            "unknown key",
+            "'kubeconfig'",
+            "one of the keys mode, clusterName, version",
+        )
+    ]
+
+
+def test_an_existing_cluster_needs_the_kubeconfig_secret() -> None:
+    assert problems(kubernetes=kubernetes(service(), cluster=EXISTING)) == [MISSING_KUBECONFIG]
+
+
+def assert_secret_not_shown(error: ConfigError) -> None:
+    rendered = "\n".join(p.render("stacks/Pulumi.dev.yaml") for p in error.problems)
+    for text in (rendered, str(error), repr(error.problems)):
+        assert SECRET_TEXT not in text
+        assert "apiVersion" not in text
+
+
+def test_a_kubeconfig_in_plain_text_is_refused_without_showing_it() -> None:
+    # On an EKS cluster the key is not needed, and still refused in plain text.
+    error = refusal(service(), kubeconfig=KUBECONFIG)
+    assert [p.render("stacks/Pulumi.dev.yaml") for p in error.problems] == [PLAIN_TEXT_KUBECONFIG]
+    assert_secret_not_shown(error)
+
+
+def test_a_kubeconfig_in_plain_text_on_an_existing_cluster_is_refused_without_showing_it() -> None:
+    error = refusal(kubernetes=kubernetes(service(), cluster=EXISTING), kubeconfig=KUBECONFIG)
+    assert error.problems[0].render("stacks/Pulumi.dev.yaml") == PLAIN_TEXT_KUBECONFIG
+    assert_secret_not_shown(error)
+
+
+@pytest.mark.parametrize("blank", ["", "   \n"])
+def test_an_empty_kubeconfig_secret_is_refused(blank: str) -> None:
+    error = refusal(service(), kubeconfig=blank, secret_keys=(KUBECONFIG_KEY,))
+    assert [p.render("stacks/Pulumi.dev.yaml") for p in error.problems] == [EMPTY_KUBECONFIG]
+
+
+@pytest.mark.parametrize(
+    ("kubeconfig", "secret_keys", "expected"),
+    [
+        pytest.param(KUBECONFIG, (), PLAIN_TEXT_KUBECONFIG, id="plain-text"),
+        pytest.param("", (KUBECONFIG_KEY,), EMPTY_KUBECONFIG, id="empty"),
+    ],
+)
+def test_a_refused_kubeconfig_of_an_existing_cluster_is_reported_once(
+    kubeconfig: str, secret_keys: tuple[str, ...], expected: str
+) -> None:
+    assert problems(
+        kubernetes=kubernetes(service(), cluster=EXISTING),
+        kubeconfig=kubeconfig,
+        secret_keys=secret_keys,
+    ) == [expected]
+
+
+@dataclass(frozen=True)
+class Bad:
+    id: str
+    overrides: dict[str, Any]
+    expected: list[str]
+    secret_keys: tuple[str, ...] = field(default=())
+
+
+def _without_sidecar() -> dict[str, Any]:
+    section = kubernetes(service())
+    del section["servingSidecarImage"]
+    return section
+
+
+BAD_CONFIGS = [
+    Bad("sidecar-missing", {"kubernetes": _without_sidecar()}, [SIDECAR_MISSING]),
+    Bad(
+        "eks-without-subnets",
+        {"kubernetes": kubernetes(service(), cluster={"mode": "eks", "version": "1.35"})},
+        [EKS_WITHOUT_SUBNETS],
+    ),
+    Bad(
+        "unknown-eks-version",
+        {"kubernetes": kubernetes(service(), cluster=eks(version="1.33"))},
+        [
+            line(
+                "kubernetes.cluster.version",
+                "input should be '1.34', '1.35' or '1.36'",
+                "'1.33'",
+                'one of "1.34", "1.35", "1.36"',
+            )
+        ],
+    ),
+    Bad(
+        "kubeconfig-plain-text",
+        {"kubernetes": kubernetes(service()), "kubeconfig": KUBECONFIG},
+        [PLAIN_TEXT_KUBECONFIG],
+    ),
+    Bad(
+        "kubeconfig-secret-empty",
+        {"kubernetes": kubernetes(service()), "kubeconfig": " "},
+        [EMPTY_KUBECONFIG],
+        secret_keys=(KUBECONFIG_KEY,),
+    ),
+    Bad(
+        "kubeconfig-missing",
+        {"kubernetes": kubernetes(service(), cluster=EXISTING)},
+        [MISSING_KUBECONFIG],
+    ),
+    Bad(
+        "canary-weights",
+        {
+            "kubernetes": kubernetes(
+                service(
+                    rollout={
+                        "strategy": "canary",
+                        "canaryVersion": 4,
+                        "weights": {"stable": 80, "canary": 10},
+                    }
+                )
+            )
+        },
+        [
+            line(
+                f"{S0}.rollout.weights",
+                "the shares add up to 90%, not 100%",
+                '{"stable": 80, "canary": 10}',
+                "stable + canary = 100",
+            )
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize("bad", [pytest.param(b, id=b.id) for b in BAD_CONFIGS])
+def test_the_program_refuses_a_bad_kubernetes_config_before_any_resource(bad: Bad) -> None:
+    cfg = load_stack_config(PROJECT_DIR, "dev")
+    values = dict(cfg.values)
+    for key, value in bad.overrides.items():
+        values[f"{NS}{key}"] = value if isinstance(value, str) else json.dumps(value)
+    secret_keys = [*cfg.secret_keys, *bad.secret_keys]
+    registered: list[Registration] = []
+    with pytest.raises(ConfigError) as caught:
+        run_stack_config(
+            replace(cfg, values=values, secret_keys=secret_keys), on_register=registered.append
+        )
+    assert caught.value.stack_file == "stacks/Pulumi.dev.yaml"
+    assert [p.render("stacks/Pulumi.dev.yaml") for p in caught.value.problems] == bad.expected
+    assert SECRET_TEXT not in str(caught.value)
+    assert registered == []
+
+
+def test_a_tag_outside_ecr_or_in_another_region_is_refused_for_pods() -> None:
+    """Pods run images by digest (CKV_K8S_43): a digest, or an ECR tag the program resolves."""
+    ghcr = "ghcr.io/acme/churn-server:1.4.2"
+    other_region = "123456789012.dkr.ecr.us-east-1.amazonaws.com/churn-server:1.4.2"
+    assert problems(service(image=ghcr), service(name="churn-b", image=other_region)) == [
+        line(
+            f"{S0}.image",
+            "pinned by a tag outside ECR: the program cannot resolve it to a digest, and a tag "
+            "can be pushed again",
+            repr(ghcr),
+            KUBERNETES_IMAGE_ACCEPTED,
+        ),
+        line(
+            "kubernetes.services[1].image",
+            "an ECR image of region us-east-1; the program resolves tags in eu-west-1 only",
+            repr(other_region),
+            KUBERNETES_IMAGE_ACCEPTED,
+        ),
+    ]
+    # A digest from any registry, and an ECR tag of the stack's region, are accepted.
+    cfg = load_platform_config(
+        stack_values("dev", kubernetes=kubernetes(service(image=DIGEST), service(name="b"))),
+        "dev",
+    )
+    assert [s.image for s in cfg.kubernetes.services] == [DIGEST, IMAGE]

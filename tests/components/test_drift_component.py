@@ -145,7 +145,10 @@ def test_function_role_grants_exactly_the_reads_and_writes(
     capture = f"arn:aws:s3:::{bucket(plan, 'capture')}"
     reports = f"arn:aws:s3:::{bucket(plan, 'reports')}"
     models = f"arn:aws:s3:::{bucket(plan, 'model-artifacts')}"
-    endpoint = f"mlops-platform-{stack}-churn"
+    # Prod watches the SageMaker endpoint and the Kubernetes service; dev the endpoint only.
+    endpoints = [f"mlops-platform-{stack}-churn"]
+    if stack == "prod":
+        endpoints.append(f"mlops-platform-{stack}-k8s-churn")
     key = plan.outputs["kmsKeyArn"]
     role = named(plan, "drift-role")
     trust = statements(role, "assumeRolePolicy")["ServiceAssumesRole"]
@@ -158,13 +161,13 @@ def test_function_role_grants_exactly_the_reads_and_writes(
             "Effect": "Allow",
             "Action": ["s3:ListBucket"],
             "Resource": [capture],
-            "Condition": {"StringLike": {"s3:prefix": [f"datacapture/{endpoint}/*"]}},
+            "Condition": {"StringLike": {"s3:prefix": [f"datacapture/{e}/*" for e in endpoints]}},
         },
         "ReadWindowCapture": {
             "Sid": "ReadWindowCapture",
             "Effect": "Allow",
             "Action": ["s3:GetObject"],
-            "Resource": [f"{capture}/datacapture/{endpoint}/*"],
+            "Resource": [f"{capture}/datacapture/{e}/*" for e in endpoints],
         },
         "ReadBaselines": {
             "Sid": "ReadBaselines",
@@ -244,7 +247,7 @@ def test_schedule_sends_the_monitor_with_retries_and_a_dead_letter_queue(
     plan = plans[stack]
     account = ACCOUNTS[stack]
     # The drift monitor's schedule (training pipelines have schedules of their own).
-    (schedule,) = [s for s in plan.by_type(SCHEDULE) if s.name.startswith("drift-")]
+    schedule = named(plan, f"drift-churn-mlops-platform-{stack}-churn")
     target = schedule.inputs["target"]
     expected_target = (
         f"arn:aws:states:eu-west-1:{account}:stateMachine:mlops-platform-{stack}-drift-scaleout"
@@ -283,6 +286,16 @@ def test_schedule_sends_the_monitor_with_retries_and_a_dead_letter_queue(
         }
         assert schedule.inputs["scheduleExpression"] == "cron(0 * * * ? *)"
     assert event == expected
+    if stack == "prod":
+        # The Kubernetes service's check: its served colours, never a shadow's copies.
+        k8s = named(plan, "drift-churn-mlops-platform-prod-k8s-churn")
+        assert k8s.inputs["scheduleExpression"] == "cron(30 * * * ? *)"
+        assert k8s.inputs["target"]["arn"] == expected_target
+        assert json.loads(k8s.inputs["target"]["input"]) == {
+            **expected,
+            "endpoint": "mlops-platform-prod-k8s-churn",
+            "variants": ["blue", "green"],
+        }
 
 
 @pytest.mark.parametrize(("stack", "scaleout"), [("dev", False), ("prod", True)])

@@ -91,6 +91,8 @@ AWS_RULES: dict[str, Callable[[str], bool]] = {
     "SFN_STATE_MACHINE": _matches(r"[a-zA-Z0-9_-]+", 1, 80),
     "SCHEDULE": _matches(r"[0-9a-zA-Z_.-]+", 1, 64),
     "EVENT_BUS": _matches(r"[/.\-_A-Za-z0-9]+", 1, 256),
+    # EKS CreateCluster: `^[0-9A-Za-z][A-Za-z0-9\-_]*`, 1-100 characters.
+    "EKS_CLUSTER": _matches(r"[0-9A-Za-z][A-Za-z0-9_-]*", 1, 100),
 }
 
 # The longest name AWS takes for each kind (KMS: 256 minus `alias/`).
@@ -115,6 +117,7 @@ AWS_MAX_LENGTH = {
     "SFN_STATE_MACHINE": 80,
     "SCHEDULE": 64,
     "EVENT_BUS": 256,
+    "EKS_CLUSTER": 100,
 }
 
 # AWS minimums above one character (see the known-defect tests at the end).
@@ -138,7 +141,7 @@ def make(kind: str, *parts: str) -> str:
 
 
 def test_every_kind_has_an_independent_rule() -> None:
-    assert len(KINDS) == 20
+    assert len(KINDS) == 21
     assert set(AWS_RULES) == set(KINDS) == set(AWS_MAX_LENGTH)
 
 

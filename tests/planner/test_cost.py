@@ -10,13 +10,14 @@ written by the test, whose prices are fixtures, not AWS's.
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from components.config import UsageProfile
+from components.config import EksCluster, UsageProfile, load_platform_config
 from planner.__main__ import main
 from planner.cost import (
     PRICE_TABLE,
@@ -27,9 +28,12 @@ from planner.cost import (
     estimate,
     load_price_table,
     render_estimate,
+    stack_cost_inputs,
     write_estimate,
 )
 from planner.mocks import Registration
+from planner.run import PROJECT_DIR, Plan
+from planner.stackfile import load_stack_config
 
 STACK_URN = "urn:pulumi:test::mlops-platform::pulumi:pulumi:Stack::mlops-platform-test"
 HOURS = 730
@@ -47,6 +51,9 @@ US_ALARM_METRIC_HIGH_RES = 0.30
 US_DASHBOARD_MONTH = 3.00
 US_LAMBDA_ARM_GB_SECOND = 0.0000133334
 US_S3_STANDARD_GB_MONTH = 0.023
+EKS_CLUSTER_HOUR = 0.10  # standard support, eu-west-1 and us-east-1
+EU_EC2_M6I_LARGE = 0.107
+US_EC2_M6I_LARGE = 0.096
 
 
 def reg(
@@ -332,6 +339,301 @@ def test_unmodelled_and_usage_driven_resources_are_reported() -> None:
         "aws:dynamodb/table:Table": "usage-driven, and cost.usage has no quantity for it",
     }
     assert result.no_charge == {"aws:iam/role:Role": 1}
+
+
+# ---- Kubernetes (EKS) -----------------------------------------------------------------------
+
+K8S_TYPES = (
+    "kubernetes:core/v1:Namespace",
+    "kubernetes:core/v1:ServiceAccount",
+    "kubernetes:core/v1:ConfigMap",
+    "kubernetes:apps/v1:Deployment",
+    "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+    "kubernetes:policy/v1:PodDisruptionBudget",
+    "kubernetes:networking/v1:NetworkPolicy",
+)
+
+
+def eks_plan(
+    instance_types: tuple[str, ...] = ("m6i.large",),
+    min_size: float = 2.0,
+    max_size: float = 4.0,
+    support: str | None = "STANDARD",
+) -> list[Registration]:
+    """The registrations of an EKS-mode `kubernetes` block, shaped as components/kubernetes_*.py
+    registers them: the cluster component and its AWS resources, the kubernetes provider, the
+    inference component's Kubernetes objects and the monitoring component's Helm release."""
+    cluster = reg("mlops:kubernetes:Cluster", "k8s")
+    inference = reg("mlops:kubernetes:Inference", "k8s-inference")
+    monitoring = reg("mlops:kubernetes:Monitoring", "k8s-monitoring")
+    c, i = cluster.urn, inference.urn
+    cluster_inputs: dict[str, Any] = {"name": "mlops-platform-staging-k8s", "version": "1.35"}
+    if support is not None:
+        cluster_inputs["upgradePolicy"] = {"supportType": support}
+    root = {"deviceName": "/dev/xvda", "ebs": {"volumeSize": 50.0, "volumeType": "gp3"}}
+    return [
+        cluster,
+        reg("aws:iam/role:Role", "k8s-cluster-role", parent=c),
+        reg("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "k8s-cluster-policy", parent=c),
+        reg("aws:iam/rolePolicy:RolePolicy", "k8s-cluster-role-secrets-key", parent=c),
+        reg("aws:iam/role:Role", "k8s-node-role", parent=c),
+        reg("aws:cloudwatch/logGroup:LogGroup", "k8s-control-plane-logs", parent=c),
+        reg("aws:eks/cluster:Cluster", "k8s-cluster", cluster_inputs, c),
+        *[
+            reg("aws:eks/addon:Addon", f"k8s-{addon}", {"addonName": addon}, c)
+            for addon in ("vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns")
+        ],
+        reg(
+            "aws:ec2/launchTemplate:LaunchTemplate", "k8s-nodes", {"blockDeviceMappings": [root]}, c
+        ),
+        reg(
+            "aws:eks/nodeGroup:NodeGroup",
+            "k8s-nodes",
+            {
+                "instanceTypes": list(instance_types),
+                "capacityType": "ON_DEMAND",
+                "amiType": "AL2023_x86_64_STANDARD",
+                "scalingConfig": {
+                    "minSize": min_size,
+                    "maxSize": max_size,
+                    "desiredSize": min_size,
+                },
+            },
+            c,
+        ),
+        reg("aws:eks/podIdentityAssociation:PodIdentityAssociation", "k8s-churn-pod-id", parent=c),
+        reg("pulumi:providers:kubernetes", "k8s-provider", parent=c),
+        inference,
+        *[reg(t, f"churn-{t.rsplit(':', 1)[1].lower()}", parent=i) for t in K8S_TYPES],
+        reg("kubernetes:core/v1:Service", "churn-svc", {"spec": {"type": "ClusterIP"}}, i),
+        # A custom resource registers under its group's type (a Gateway API Gateway here), or
+        # under the generic CustomResource type.
+        reg(
+            "kubernetes:gateway.networking.k8s.io/v1:Gateway",
+            "k8s-inference-gateway",
+            {
+                "apiVersion": "gateway.networking.k8s.io/v1",
+                "kind": "Gateway",
+                "spec": {"gatewayClassName": "envoy"},
+            },
+            i,
+        ),
+        reg("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute", "churn-route", {"spec": {}}, i),
+        reg(
+            "kubernetes:apiextensions.k8s.io/v1:CustomResource",
+            "churn-monitor",
+            {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor", "spec": {}},
+            i,
+        ),
+        monitoring,
+        reg("kubernetes:helm.sh/v3:Release", "k8s-monitoring-stack", parent=monitoring.urn),
+    ]
+
+
+def test_eks_control_plane_and_node_floor_in_eu_west_1() -> None:
+    result = estimate(eks_plan(), "staging", "eu-west-1", inputs())
+    control_plane = EKS_CLUSTER_HOUR * HOURS  # 73.00
+    nodes = 2 * EU_EC2_M6I_LARGE * HOURS  # 156.22
+    assert (control_plane, nodes) == (pytest.approx(73.00), pytest.approx(156.22))
+    by_key = {i.price.key: i for i in result.items}
+    assert set(by_key) == {"eks.cluster", "ec2.instance:m6i.large"}
+    eks = by_key["eks.cluster"]
+    assert (eks.component, eks.kind, eks.quantity, eks.unit) == (
+        "k8s",
+        "fixed",
+        HOURS,
+        "cluster-hour",
+    )
+    assert eks.unit_price == EKS_CLUSTER_HOUR
+    assert eks.monthly_usd == pytest.approx(control_plane)
+    assert eks.what == (
+        "EKS cluster mlops-platform-staging-k8s (Kubernetes 1.35): control plane x 730 h, "
+        "standard support"
+    )
+    assert "QuinnyPig/aws-price-watcher" in eks.price.source_url
+    node = by_key["ec2.instance:m6i.large"]
+    assert (node.component, node.kind, node.quantity, node.unit) == (
+        "k8s",
+        "fixed",
+        2 * HOURS,
+        "instance-hour",
+    )
+    assert node.unit_price == EU_EC2_M6I_LARGE  # eu-west-1's, not us-east-1's 0.096
+    assert node.monthly_usd == pytest.approx(nodes)
+    assert node.what == (
+        "node group k8s-nodes: 2 x m6i.large x 730 h (the floor of the group "
+        "(scalingConfig.minSize), all month, first type m6i.large; scales up to 4: not estimated)"
+    )
+    assert result.total() == pytest.approx(229.22)
+    assert result.total("fixed") == pytest.approx(control_plane + nodes)
+
+
+def test_no_kubernetes_or_eks_type_is_reported_not_modelled() -> None:
+    result = estimate(eks_plan(), "staging", "eu-west-1", inputs())
+    assert not [g for g in result.unpriced if "not modelled" in g.reason]
+    gaps = {g.resource_type: (g.what, g.reason) for g in result.unpriced}
+    assert gaps == {
+        "aws:eks/nodeGroup:NodeGroup": (
+            "node group k8s-nodes: EBS root volume of each node (50 GiB gp3, from launch "
+            "template k8s-nodes)",
+            "no EBS price in the table",
+        ),
+        "kubernetes:gateway.networking.k8s.io/v1:Gateway": (
+            "Gateway k8s-inference-gateway (class envoy): the load balancer its implementation "
+            "provisions",
+            "not registered by the program, so not in the plan",
+        ),
+        "aws:cloudwatch/logGroup:LogGroup": (
+            "CloudWatch log group (GB ingested, GB stored)",
+            "usage-driven, and cost.usage has no quantity for it",
+        ),
+    }
+    assert result.no_charge == {
+        "aws:iam/role:Role": 2,
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment": 1,
+        "aws:iam/rolePolicy:RolePolicy": 1,
+        "aws:eks/addon:Addon": 4,
+        "aws:ec2/launchTemplate:LaunchTemplate": 1,
+        "aws:eks/podIdentityAssociation:PodIdentityAssociation": 1,
+        "pulumi:providers:kubernetes": 1,
+        **dict.fromkeys(K8S_TYPES, 1),
+        "kubernetes:core/v1:Service": 1,
+        "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute": 1,
+        "kubernetes:apiextensions.k8s.io/v1:CustomResource": 1,  # the ServiceMonitor
+        "kubernetes:helm.sh/v3:Release": 1,
+    }
+    assert "not modelled" not in "\n".join(render_estimate(result))
+
+
+def test_a_node_group_is_priced_at_its_first_instance_type() -> None:
+    records = eks_plan(("m6i.large", "m6a.large"), min_size=3.0, max_size=9.0)
+    result = estimate(records, "prod", "eu-west-1", inputs())
+    [node] = [i for i in result.items if i.price.key.startswith("ec2.instance:")]
+    assert node.price.key == "ec2.instance:m6i.large"
+    assert node.quantity == 3 * HOURS
+    assert node.monthly_usd == pytest.approx(3 * EU_EC2_M6I_LARGE * HOURS)  # 234.33
+    assert "first type m6i.large; of m6i.large, m6a.large; scales up to 9" in node.what
+    assert result.total() == pytest.approx(73.00 + 234.33)
+
+
+def test_a_node_type_without_a_price_for_the_region_is_listed_not_zero() -> None:
+    result = estimate(eks_plan(("m6a.large",), min_size=3.0), "prod", "eu-west-1", inputs())
+    assert [i.price.key for i in result.items] == ["eks.cluster"]
+    [gap] = [g for g in result.unpriced if g.key == "ec2.instance:m6a.large"]
+    assert gap.reason == "no price in the table for ec2.instance:m6a.large in eu-west-1"
+    assert (gap.kind, gap.quantity, gap.unit) == ("fixed", 3 * HOURS, "instance-hour")
+    assert gap.component == "k8s"
+    assert result.total() == pytest.approx(EKS_CLUSTER_HOUR * HOURS)
+    assert "a lower bound" in "\n".join(render_estimate(result))
+
+
+def test_eks_in_us_east_1_uses_us_east_1_prices() -> None:
+    result = estimate(eks_plan(), "test", "us-east-1", inputs())
+    expected = EKS_CLUSTER_HOUR * HOURS + 2 * US_EC2_M6I_LARGE * HOURS  # 73.00 + 140.16
+    assert result.total() == pytest.approx(213.16)
+    assert result.total() == pytest.approx(expected)
+
+
+def test_a_cluster_not_pinned_to_standard_support_says_so() -> None:
+    result = estimate(eks_plan(support=None), "test", "eu-west-1", inputs())
+    [eks] = [i for i in result.items if i.price.key == "eks.cluster"]
+    assert eks.monthly_usd == pytest.approx(EKS_CLUSTER_HOUR * HOURS)
+    assert "extended-support rate, not estimated" in eks.what
+
+
+def test_kubernetes_objects_that_provision_aws_resources_are_listed() -> None:
+    component = reg("mlops:kubernetes:Inference", "k8s-inference")
+    records = [
+        component,
+        reg(
+            "kubernetes:core/v1:Service",
+            "public",
+            {"spec": {"type": "LoadBalancer"}},
+            component.urn,
+        ),
+        reg("kubernetes:core/v1:PersistentVolumeClaim", "tsdb", {"spec": {}}, component.urn),
+        reg(
+            "kubernetes:apiextensions.k8s.io/v1:CustomResource",
+            "edge",
+            {
+                "apiVersion": "gateway.networking.k8s.io/v1",
+                "kind": "Gateway",
+                "spec": {"gatewayClassName": "eg"},
+            },
+            component.urn,
+        ),
+    ]
+    result = estimate(records, "test", "eu-west-1", inputs())
+    assert result.items == []
+    assert result.no_charge == {}
+    assert sorted(g.what for g in result.unpriced) == [
+        "Gateway edge (class eg): the load balancer its implementation provisions",
+        "Service public of type LoadBalancer: the AWS load balancer it provisions",
+        "persistent volume claim tsdb: the EBS volume it provisions",
+    ]
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_shipped_stacks_price_their_eks_cluster(plans: dict[str, Plan], stack: str) -> None:
+    # The node group's size and types as the stack file sets them (other issues may resize it);
+    # the price is the table's, written out above.
+    raw = load_stack_config(PROJECT_DIR, stack)
+    cluster = load_platform_config(
+        raw.values, stack, str(PROJECT_DIR / "stacks")
+    ).kubernetes.cluster
+    assert isinstance(cluster, EksCluster)
+    nodes, ceiling = cluster.min_nodes, cluster.max_nodes
+    first, *others = cluster.node_instance_types
+    assert first == "m6i.large"
+    types = f"; of {', '.join([first, *others])}" if others else ""
+    plan = plans[stack]
+    result = estimate(plan.registrations, stack, "eu-west-1", stack_cost_inputs(PROJECT_DIR, stack))
+    [eks] = [i for i in result.items if i.price.key == "eks.cluster"]
+    assert eks.component == "cluster"
+    assert eks.what == (
+        f"EKS cluster mlops-platform-{stack}-cluster (Kubernetes {cluster.version}): control "
+        "plane x 730 h, standard support"
+    )
+    assert eks.quantity == HOURS
+    assert eks.monthly_usd == pytest.approx(EKS_CLUSTER_HOUR * HOURS)  # 73.00
+    [node] = [i for i in result.items if i.price.key.startswith("ec2.instance:")]
+    assert node.price.key == f"ec2.instance:{first}"
+    assert node.what == (
+        f"node group cluster-nodes: {nodes} x {first} x 730 h (the floor of the group "
+        f"(scalingConfig.minSize), all month, first type {first}{types}; scales up to "
+        f"{ceiling}: not estimated)"
+    )
+    assert node.quantity == nodes * HOURS
+    assert node.monthly_usd == pytest.approx(nodes * EU_EC2_M6I_LARGE * HOURS)
+    # e.g. staging's 2 nodes: 73.00 + 2 x 0.107 x 730 = 73.00 + 156.22 = 229.22
+    cluster_total = EKS_CLUSTER_HOUR * HOURS + nodes * EU_EC2_M6I_LARGE * HOURS
+    assert math.fsum(
+        i.monthly_usd for i in result.items if i.component == "cluster"
+    ) == pytest.approx(cluster_total)
+    types_seen = {r.type for r in plan.registrations}
+    assert "aws:eks/cluster:Cluster" in types_seen
+    assert any(t.startswith("kubernetes:") for t in types_seen)
+    unmodelled = {
+        g.resource_type
+        for g in result.unpriced
+        if g.reason == "resource type not modelled by planner/cost.py"
+    }
+    assert not {
+        t
+        for t in unmodelled
+        if t
+        and t.startswith(("kubernetes:", "pulumi:providers:", "aws:eks/", "aws:ec2/", "aws:iam/"))
+    }
+    assert any(
+        g.what.startswith("node group cluster-nodes: EBS root volume of each node (")
+        and g.reason == "no EBS price in the table"
+        for g in result.unpriced
+    )
+    assert any(
+        g.what.startswith("Gateway ")
+        and g.resource_type == "kubernetes:gateway.networking.k8s.io/v1:Gateway"
+        for g in result.unpriced
+    )
 
 
 # ---- usage-driven costs -------------------------------------------------------------------

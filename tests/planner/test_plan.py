@@ -113,11 +113,15 @@ def test_platform_key(
     }
     assert notifications["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
     assert notifications["Condition"] == {"StringEquals": {"aws:SourceAccount": account}}
+    # Staging and prod create an EKS cluster: Auto Scaling encrypts its nodes' volumes
+    # (the statements' exact text: tests/components/test_kubernetes_cluster.py).
+    eks_nodes = {"AutoScalingUsesPlatformKeyForNodeVolumes", "AutoScalingAttachesNodeVolumes"}
     assert set(statements) == {
         "AccountRootDelegatesToIam",
         "CloudWatchLogsEncryptsPlatformLogGroups",
         "EventBridgeEncryptsPlatformMessages",
         "AlarmsAndCostAlertsEncryptPlatformNotifications",
+        *(eks_nodes if stack != "dev" else ()),
     }
 
     alias = plan.one(ALIAS)
@@ -176,7 +180,13 @@ def test_shipped_stacks_build_storage_features_and_registry(
     plans: dict[str, Plan], stack: str
 ) -> None:
     components = Counter(r.type for r in plans[stack].registrations if not r.custom)
-    assert components == COMPONENTS
+    # Staging and prod also serve on Kubernetes (dev does not).
+    kubernetes = {
+        "mlops:kubernetes:Cluster": 1,
+        "mlops:kubernetes:Inference": 1,
+        "mlops:kubernetes:Monitoring": 1,
+    }
+    assert components == (COMPONENTS if stack == "dev" else {**COMPONENTS, **kubernetes})
 
 
 def test_outputs(plans: dict[str, Plan]) -> None:
@@ -273,7 +283,16 @@ def temp_stack(tmp_path: Path) -> TempStack:
     returns (dir, name)."""
     project = tmp_path / "project"
     project.mkdir()
-    for name in ("infra", "components", "lambdas", "pipelines", "planner", "policy", "stacks"):
+    for name in (
+        "infra",
+        "components",
+        "lambdas",
+        "images",
+        "pipelines",
+        "planner",
+        "policy",
+        "stacks",
+    ):
         shutil.copytree(
             PROJECT_DIR / name, project / name, ignore=shutil.ignore_patterns("__pycache__")
         )

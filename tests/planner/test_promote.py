@@ -88,6 +88,7 @@ def test_an_entry_promote_cannot_edit_refuses_the_whole_edit(project: Path) -> N
         "      - name: churn\n        model: churn\n        modelVersion: 3\n",
         "      - {name: churn-b, model: churn, modelVersion: 3, kind: serverless}\n"
         "      - name: churn\n        model: churn\n        modelVersion: 3\n",
+        1,  # the SageMaker endpoint; the Kubernetes service after it is written alike
     )
     path.write_text(text)
     with pytest.raises(PromotionError) as caught:

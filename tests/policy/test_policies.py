@@ -252,7 +252,8 @@ def test_every_policy_has_a_violating_case_here() -> None:
     # test_training_policies.py, the inference (endpoint and model) ones in
     # test_inference_policies.py, the Firehose ones in test_firehose.py, the CloudWatch alarm
     # ones in test_alarms.py, the
-    # Kubernetes workload ones in test_kubernetes.py.
+    # Kubernetes workload ones in test_kubernetes.py, the EKS cluster and node ones in
+    # test_eks.py.
     covered = {
         "kms-key-rotation", "kms-key-policy", "kms-key-deletion-protection", "required-tags",
         "provider-default-tags", "aws-explicit-provider",
@@ -286,6 +287,8 @@ def test_every_policy_has_a_violating_case_here() -> None:
         "kubernetes-run-as-non-root", "kubernetes-seccomp-runtime-default",
         "kubernetes-not-default-namespace", "kubernetes-service-account",
         "kubernetes-network-policy",
+        "eks-endpoint-restricted", "eks-supported-version", "eks-secrets-encryption",
+        "eks-control-plane-logging", "ec2-launch-template-imdsv2", "eks-node-group-imdsv2",
     }  # fmt: skip
     assert {p.name for p in POLICIES} == covered
 
