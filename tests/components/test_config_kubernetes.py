@@ -898,6 +898,43 @@ BAD_CONFIGS = [
             )
         ],
     ),
+    # The issue's own examples: an unpinned image, replicas at the PDB's minimum, a shadow share
+    # with no shadow version.
+    Bad(
+        "unpinned-image",
+        {"kubernetes": kubernetes(service(image="ghcr.io/acme/churn-server:latest"))},
+        [
+            line(
+                f"{S0}.image", UNPINNED, "'ghcr.io/acme/churn-server:latest'", PINNED_IMAGE_ACCEPTED
+            )
+        ],
+    ),
+    Bad(
+        "replicas-at-the-pdb-minimum",
+        {"kubernetes": kubernetes(service(replicas={"min": 2, "max": 4}, pdbMinAvailable=2))},
+        [
+            line(
+                f"{S0}.pdbMinAvailable",
+                "not below replicas.min (2): at the autoscaler's floor the disruption budget "
+                "allows no eviction, so node drains would block",
+                "2",
+                "an integer <= 1, or replicas.min >= 3",
+            )
+        ],
+    ),
+    Bad(
+        "shadow-without-version",
+        {"kubernetes": kubernetes(service(shadow={"mirrorPercent": 20}))},
+        [
+            line(
+                f"{S0}.shadow.modelVersion",
+                "shadow.mirrorPercent (20) mirrors traffic to a shadow, and no shadow version is "
+                "given",
+                "<missing>",
+                f"a model version ({VERSION_ACCEPTED}), or shadow unset",
+            )
+        ],
+    ),
 ]
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from components.config import KubernetesService
 from components.kubernetes_inference import served_variants
-from planner.mocks import Registration
+from planner.mocks import SECRET_TEXT, Registration
 from planner.run import PROJECT_DIR, Plan
 from planner.stackfile import load_stack_config
 
@@ -598,3 +598,28 @@ def test_served_variants_follow_the_rollout() -> None:
         "shadow": {"modelVersion": 5},
     }
     assert served_variants(KubernetesService.model_validate(canary)) == ["stable", "canary"]
+
+
+def test_an_existing_cluster_gets_the_same_services_through_its_secret_kubeconfig(
+    plans: dict[str, Plan], plan_stack: Any
+) -> None:
+    """No AWS cluster is created; the provider connects with the stack's secret kubeconfig and
+    the workloads are the same objects as on the platform's own cluster."""
+    section = json.loads(load_stack_config(PROJECT_DIR, "staging").values[f"{NS}kubernetes"])
+    section["cluster"] = {"mode": "existing", "clusterName": "team-cluster", "version": "1.35"}
+    kubeconfig = "apiVersion: v1\nkind: Config\n# the team's cluster\n"
+    plan = plan_stack(
+        "staging", {f"{NS}kubernetes": section}, secrets={f"{NS}kubeconfig": kubeconfig}
+    )
+    assert plan.by_type("aws:eks/cluster:Cluster") == []
+    assert plan.by_type("aws:eks/nodeGroup:NodeGroup") == []
+    (provider,) = plan.by_type("pulumi:providers:kubernetes")
+    # The kubeconfig reaches the provider as a secret (the recording masks secrets), and its
+    # text appears nowhere in what the plan registered.
+    assert provider.inputs["kubeconfig"] == SECRET_TEXT
+    assert "the team's cluster" not in json.dumps([r.to_json() for r in plan.registrations])
+    assert k8s_objects(plan, DEPLOYMENT) == k8s_objects(plans["staging"], DEPLOYMENT)
+    (association,) = [
+        r for r in plan.by_type(ASSOCIATION) if r.inputs["namespace"] == "mlops-staging-churn"
+    ]
+    assert association.inputs["clusterName"] == "team-cluster"
