@@ -272,6 +272,11 @@ class ModelSpec(_Section):
 
     name: ModelName = Field(description="Model name (lower case, digits, single `-`).")
     description: Annotated[str, MaxLen(1024)] = Field(default="", description="Free text.")
+    latency_objective_p99_ms: Annotated[int, Ge(1), Le(600_000)] | None = Field(
+        default=None,
+        description="p99 model latency objective: an alarm on every endpoint serving the "
+        "model (SageMaker: CloudWatch; Kubernetes: its Prometheus rule); none by default.",
+    )
 
 
 class ModelRegistry(_Section):
@@ -1169,6 +1174,94 @@ class DriftMonitorSpec(_Section):
     )
 
 
+Fraction = Annotated[float, Ge(0), Le(1)]
+
+
+class QualityAlarms(_Section):
+    """Thresholds that alarm (to the platform topic) and retrain; unset ones do not alarm."""
+
+    min_accuracy: Fraction | None = Field(default=None, description="Accuracy floor.")
+    min_f1: Fraction | None = Field(default=None, description="F1 floor (positive class).")
+    min_roc_auc: Fraction | None = Field(default=None, description="ROC AUC floor.")
+    max_calibration_error: Fraction | None = Field(
+        default=None, description="Expected calibration error ceiling."
+    )
+    max_mae: Annotated[float, Ge(0)] | None = Field(default=None, description="MAE ceiling.")
+    max_rmse: Annotated[float, Ge(0)] | None = Field(default=None, description="RMSE ceiling.")
+    min_r2: Annotated[float, Le(1)] | None = Field(default=None, description="R² floor.")
+    min_label_coverage: Fraction | None = Field(
+        default=None, description="Floor of the share of predictions with a label."
+    )
+    min_disparate_impact: Fraction | None = Field(
+        default=None, description="Disparate impact ratio floor (the four-fifths rule: 0.8)."
+    )
+    max_demographic_parity_difference: Fraction | None = Field(
+        default=None, description="Ceiling of the positive-rate gap between groups."
+    )
+    max_equalized_odds_difference: Fraction | None = Field(
+        default=None, description="Ceiling of the TPR and FPR gaps between groups."
+    )
+
+
+class QualityMonitorSpec(_Section):
+    """One model's predictions, joined with the labels that arrived, checked on a schedule."""
+
+    model: ModelName = Field(description="The registry model whose baseline names the features.")
+    endpoint: EndpointName = Field(
+        description="Endpoint whose capture holds the predictions (and whose ground truth the "
+        "labels are: `groundtruth/<endpoint>/` of the capture bucket)."
+    )
+    problem: Literal["classification", "regression"] = Field(
+        default="classification", description="What the model predicts."
+    )
+    threshold: Fraction = Field(
+        default=0.5, description="Classification: a score at or above it is the positive class."
+    )
+    positive_label: Annotated[str, MinLen(1), MaxLen(64)] | None = Field(
+        default=None, description="Classification: the positive class's label (default 1/true)."
+    )
+    segment: FeatureName | None = Field(
+        default=None, description="Input feature whose values split the metrics; none."
+    )
+    sensitive_attribute: FeatureName | None = Field(
+        default=None, description="Input feature the fairness metrics compare groups of; none."
+    )
+    min_group_size: Annotated[int, Ge(1), Le(1_000_000)] = Field(
+        default=30, description="Smaller segments and groups are reported as too small to judge."
+    )
+    schedule: ScheduleExpression = Field(
+        default="rate(1 day)", description="EventBridge Scheduler expression (UTC)."
+    )
+    window_hours: Annotated[int, Ge(1), Le(720)] = Field(
+        default=24, description="Hours of predictions each check judges."
+    )
+    label_delay_hours: Annotated[int, Ge(0), Le(2160)] = Field(
+        default=24,
+        description="How long labels take to arrive: the window ends this long before the run.",
+    )
+    alarms: QualityAlarms = Field(
+        default_factory=QualityAlarms, description="Thresholds that alarm and retrain."
+    )
+
+
+class Quality(_Section):
+    """Model quality and fairness when labels arrive (lambdas/drift_check, quality handler)."""
+
+    enabled: bool = Field(default=False, description="Deploy the quality checks.")
+    monitors: Annotated[list[QualityMonitorSpec], MaxLen(50)] = Field(
+        default_factory=list, description="The models checked, one schedule each."
+    )
+    memory_mb: Annotated[int, Ge(512), Le(10240)] = Field(
+        default=2048, description="Memory of the quality-check function."
+    )
+    timeout_seconds: Annotated[int, Ge(30), Le(900)] = Field(
+        default=900, description="Timeout of the quality-check function."
+    )
+    reserved_concurrency: Annotated[int, Ge(1), Le(1000)] = Field(
+        default=2, description="Reserved concurrency of the quality-check function."
+    )
+
+
 class Drift(_Section):
     """Drift checks on captured inference data (lambdas/drift_check)."""
 
@@ -1291,6 +1384,7 @@ class PlatformConfig(_Section):
     monitoring: Monitoring = Field(default_factory=Monitoring, description="Monitoring.")
     cost: Cost = Field(default_factory=Cost, description="Cost controls.")
     drift: Drift = Field(default_factory=Drift, description="Drift checks.")
+    quality: Quality = Field(default_factory=Quality, description="Quality and fairness.")
     retraining: Retraining = Field(default_factory=Retraining, description="Retraining.")
 
 
@@ -1675,6 +1769,7 @@ def _cross_checks(
     problems.extend(_retraining_checks(cfg))
     problems.extend(_cost_checks(cfg))
     problems.extend(_kubernetes_checks(cfg))
+    problems.extend(_quality_checks(cfg))
     reserved = set(PLATFORM_TAG_KEYS) & set(cfg.tags.extra)
     if reserved:
         add(
@@ -1900,6 +1995,117 @@ def _needs_lake_and_registry(cfg: PlatformConfig, key: str, why: str) -> ConfigP
         f"{why}, and {' and '.join(disabled)} {verb} false",
         "false, or dataLake.enabled and modelRegistry.enabled true",
     )
+
+
+CLASSIFICATION_ALARMS = ("minAccuracy", "minF1", "minRocAuc", "maxCalibrationError")
+REGRESSION_ALARMS = ("maxMae", "maxRmse", "minR2")
+FAIRNESS_ALARMS = (
+    "minDisparateImpact",
+    "maxDemographicParityDifference",
+    "maxEqualizedOddsDifference",
+)
+
+
+def _quality_checks(cfg: PlatformConfig) -> list[ConfigProblem]:
+    """Quality monitors judge declared models; each alarm fits the monitor's problem, and the
+    fairness alarms need the attribute whose groups they compare."""
+    quality = cfg.quality
+    if not quality.enabled:
+        return []
+    problems: list[ConfigProblem] = []
+    needs = _needs_lake_and_registry(
+        cfg,
+        "quality.enabled",
+        "quality checks read capture, ground truth and baselines from the data lake and registry",
+    )
+    if needs is not None:
+        problems.append(needs)
+    models = [m.name for m in cfg.model_registry.models]
+    seen: dict[tuple[str, str], int] = {}
+    for index, monitor in enumerate(quality.monitors):
+        at = f"quality.monitors[{index}]"
+        if cfg.model_registry.enabled and monitor.model not in models:
+            problems.append(
+                _problem(
+                    f"{at}.model",
+                    monitor.model,
+                    "not a model of modelRegistry.models",
+                    "one of " + (", ".join(models) or "(no models declared)"),
+                )
+            )
+        first = seen.setdefault((monitor.model, monitor.endpoint), index)
+        if first != index:
+            problems.append(
+                _problem(
+                    f"{at}.endpoint",
+                    monitor.endpoint,
+                    f"model {monitor.model} already judges this endpoint at monitors[{first}]",
+                    "one quality monitor per model and endpoint",
+                )
+            )
+        columns = {
+            c.name for p in cfg.training.pipelines if p.model == monitor.model for c in p.columns
+        }
+        for key, column in (
+            ("segment", monitor.segment),
+            ("sensitiveAttribute", monitor.sensitive_attribute),
+        ):
+            # The model's training pipeline names its input features; without one the check
+            # finds out from the baseline when it runs.
+            if column is not None and columns and column not in columns:
+                problems.append(
+                    _problem(
+                        f"{at}.{key}",
+                        column,
+                        f"not an input feature of model {monitor.model} (its training pipeline's "
+                        "columns)",
+                        "one of " + ", ".join(sorted(columns)),
+                    )
+                )
+        alarms = monitor.alarms.model_dump(by_alias=True, exclude_none=True)
+        wrong = REGRESSION_ALARMS if monitor.problem == "classification" else CLASSIFICATION_ALARMS
+        for key in wrong:
+            if key in alarms:
+                problems.append(
+                    _problem(
+                        f"{at}.alarms.{key}",
+                        alarms[key],
+                        f"not a metric of a {monitor.problem} model",
+                        "one of "
+                        + ", ".join(
+                            k
+                            for k in (*CLASSIFICATION_ALARMS, *REGRESSION_ALARMS)
+                            if k not in wrong
+                        )
+                        + ", minLabelCoverage, or problem: "
+                        + (
+                            "regression"
+                            if monitor.problem == "classification"
+                            else "classification"
+                        ),
+                    )
+                )
+        for key in FAIRNESS_ALARMS:
+            if key in alarms and monitor.sensitive_attribute is None:
+                problems.append(
+                    _problem(
+                        f"{at}.alarms.{key}",
+                        alarms[key],
+                        "a fairness alarm, and the monitor has no sensitiveAttribute to compare "
+                        "groups of",
+                        "an input feature in sensitiveAttribute, or this alarm unset",
+                    )
+                )
+            if key in alarms and monitor.problem == "regression":
+                problems.append(
+                    _problem(
+                        f"{at}.alarms.{key}",
+                        alarms[key],
+                        "fairness rates are of predicted classes, and the model is a regression",
+                        "problem: classification, or this alarm unset",
+                    )
+                )
+    return problems
 
 
 def _drift_checks(cfg: PlatformConfig) -> list[ConfigProblem]:

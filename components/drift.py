@@ -161,6 +161,8 @@ class DriftMonitor(PlatformComponent):
     """ARN of the scale-out state machine (None when no monitor scales out)."""
     dead_letter_queue_arn: pulumi.Output[str]
     """Where failed scheduled invocations and failed async invocations end up."""
+    layer_arn: pulumi.Output[str]
+    """The checks' dependencies layer (the quality checks run on it too)."""
 
     def __init__(
         self, name: str, args: DriftMonitorArgs, opts: pulumi.ResourceOptions | None = None
@@ -186,9 +188,11 @@ class DriftMonitor(PlatformComponent):
 
         self.check_function_arn = self._functions["check"].arn
         self.dead_letter_queue_arn = self._queue.arn
+        self.layer_arn = self._layer.arn
         self.register_outputs(
             {
                 "check_function_arn": self.check_function_arn,
+                "layer_arn": self.layer_arn,
                 "state_machine_arn": self.state_machine_arn,
                 "dead_letter_queue_arn": self.dead_letter_queue_arn,
             }

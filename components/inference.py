@@ -19,6 +19,9 @@
   bucket, target tracking on invocations per instance, blue/green updates with canary, linear or
   all-at-once traffic shifting and auto-rollback on this component's alarms (5xx rate, p99 model
   latency, model errors), and an optional shadow variant whose answers are captured too.
+- **The model's latency objective** (`modelRegistry.models[].latencyObjectiveP99Ms`): on every
+  endpoint serving the model, real-time and serverless, an alarm on the production variant's
+  p99 `ModelLatency` that pages and retrains the model (`model_alarms`); not a rollback alarm.
 - **Serverless** endpoints: memory, max and provisioned concurrency. SageMaker has no data capture
   for them, so each gets the capture proxy of `lambdas/capture_proxy` (a Lambda with an
   AWS_IAM Function URL) and a Firehose delivery stream writing the same JSON Lines records to
@@ -72,8 +75,18 @@ DIGEST_LENGTH = 8
 INFERENCE_TAGS = {CAPABILITY_TAG: "inference"}
 """Besides the provider's default tags: what the inference budget filters on."""
 RETRAIN_ALARMS = ("latency",)
-"""The alarms whose firing retrains the served model (the retraining trigger's route): a
-slower model. 5xx and model errors are the container's, which a retrain does not fix."""
+"""The rollback alarms whose firing retrains the served model (the retraining trigger's route):
+a slower model. 5xx and model errors are the container's, which a retrain does not fix. The
+model's latency objective alarm (`OBJECTIVE_ALARM`) retrains too."""
+OBJECTIVE_ALARM = "latency-objective"
+"""The alarm of the served model's p99 latency objective (`latencyObjectiveP99Ms`): it pages and
+retrains (`model_alarms`), but never rolls a rollout back (that is `alarms.maxModelLatencyMs`)."""
+OBJECTIVE_PERIOD_SECONDS = 60
+"""SageMaker publishes ModelLatency per minute: the finest period there is."""
+OBJECTIVE_EVALUATION_PERIODS = 5
+"""Five breaching minutes in a row: slowness that lasts, not a cold start or one slow batch,
+and the same five minutes a Kubernetes service's latency alert holds (`forMinutes` 5). A retrain
+is expensive; the rollback alarm stays the fast guard of a rollout."""
 INSTANCE_COUNT_PATH = "productionVariants[0].initialInstanceCount"
 """The configuration input autoscaling owns after creation (`ignoreChanges`)."""
 
@@ -150,7 +163,8 @@ class SageMakerEndpoints(PlatformComponent):
     """Config name to the SSM parameter holding the endpoint's intended state."""
     verifier_function_arn: pulumi.Output[str]
     model_alarms: dict[str, list[str]]
-    """Model to the names of its endpoints' alarms that retrain it (`RETRAIN_ALARMS`)."""
+    """Model to the names of its endpoints' alarms that retrain it: the rollback latency alarm
+    (`RETRAIN_ALARMS`) and, when the model has one, its latency objective's."""
 
     def __init__(
         self, name: str, args: InferenceArgs, opts: pulumi.ResourceOptions | None = None
@@ -239,6 +253,7 @@ class SageMakerEndpoints(PlatformComponent):
             for role_name, version_arn in package_arns.items()
         }
         alarms = self._alarms(spec, endpoint_name)
+        self._latency_objective(spec, endpoint_name)
         config = self._endpoint_config(spec, endpoint_name, models)
         self.endpoint_config_names[spec.name] = config.name
 
@@ -392,6 +407,23 @@ class SageMakerEndpoints(PlatformComponent):
             if kind in RETRAIN_ALARMS:
                 self.model_alarms.setdefault(spec.model, []).append(definition["name"])
         return found
+
+    def _latency_objective(self, spec: EndpointSpec, endpoint_name: str) -> None:
+        """The served model's p99 latency objective, when it has one: pages, and retrains a
+        model that stays slower than it (not a rollback alarm: kept out of `_alarms`)."""
+        objective = model_latency_objective(self._ctx.config, spec.model)
+        if objective is None:
+            return
+        topic = self._args.topic_arn
+        definition = latency_objective_definition(endpoint_name, PRODUCTION_VARIANT, objective)
+        aws.cloudwatch.MetricAlarm(
+            f"{self._name}-{spec.name}-{OBJECTIVE_ALARM}",
+            alarm_actions=[topic],
+            ok_actions=[topic],
+            **definition,
+            opts=self._opts(),
+        )
+        self.model_alarms.setdefault(spec.model, []).append(definition["name"])
 
     def _endpoint_config(
         self, spec: EndpointSpec, endpoint_name: str, models: dict[str, aws.sagemaker.Model]
@@ -637,7 +669,9 @@ class SageMakerEndpoints(PlatformComponent):
                 code=pulumi.AssetArchive(
                     {
                         f: pulumi.FileAsset(str(CAPTURE_PROXY_DIR / f))
-                        for f in ("proxy.py", "capture_settings.py")
+                        # The record format is `capture_format` (shared with the serving
+                        # sidecar): without it the handler's import fails at the first call.
+                        for f in ("proxy.py", "capture_format.py", "capture_settings.py")
                     }
                 ),
                 layers=[args.powertools_layer_arn],
@@ -959,6 +993,41 @@ def alarm_definitions(
             "statistic": "Sum",
             "threshold": float(alarms.max_model_errors),
         },
+    }
+
+
+def model_latency_objective(cfg: PlatformConfig, model: str) -> int | None:
+    """The model's p99 latency objective in milliseconds (`latencyObjectiveP99Ms`), or None."""
+    return next(
+        (m.latency_objective_p99_ms for m in cfg.model_registry.models if m.name == model), None
+    )
+
+
+def latency_objective_definition(
+    endpoint_name: str, variant: str, objective_ms: int
+) -> dict[str, Any]:
+    """The alarm of the served model's p99 latency objective on one endpoint's variant.
+
+    Missing data (no traffic) is not breaching: a quiet endpoint is not a slow one.
+    """
+    return {
+        "name": f"{endpoint_name}-{OBJECTIVE_ALARM}",
+        "alarm_description": (
+            f"{endpoint_name}'s p99 model latency stayed above its model's objective of "
+            f"{objective_ms} ms for {OBJECTIVE_EVALUATION_PERIODS} minutes; retrains the model "
+            "(no traffic is not slowness: missing data does not breach)."
+        ),
+        "namespace": "AWS/SageMaker",
+        "metric_name": "ModelLatency",
+        "dimensions": {"EndpointName": endpoint_name, "VariantName": variant},
+        "period": OBJECTIVE_PERIOD_SECONDS,
+        "extended_statistic": "p99",
+        "evaluation_periods": OBJECTIVE_EVALUATION_PERIODS,
+        "datapoints_to_alarm": OBJECTIVE_EVALUATION_PERIODS,
+        "comparison_operator": "GreaterThanThreshold",
+        # ModelLatency is reported in microseconds.
+        "threshold": float(objective_ms * 1000),
+        "treat_missing_data": "notBreaching",
     }
 
 

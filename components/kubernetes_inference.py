@@ -27,6 +27,9 @@ stack's one Kubernetes provider. Per service:
   (blue/green, switched by `rollout.active`), or split by `rollout.weights` (canary), with a
   `RequestMirror` filter copying `shadow.mirrorPercent` of requests to the shadow (whose answers
   the Gateway drops).
+- **What monitoring watches** (`monitored`, for `components/kubernetes_monitoring.py`): the
+  service's `objectives`, whose p99 latency alert takes the served model's
+  `latencyObjectiveP99Ms` unless the service sets `objectives.latencyP99Ms` itself.
 
 The Deployments carry no `replicas`: the autoscaler owns the count (a `replicas` field would be
 reset on every `pulumi up`, and server-side apply would fight the autoscaler's field manager).
@@ -49,7 +52,7 @@ import pulumi_kubernetes as k8s
 from serving_sidecar import settings as sidecar
 
 from components import iam
-from components.config import KubernetesService, PlatformConfig, ecr_image
+from components.config import KubernetesService, PlatformConfig, ServiceObjectives, ecr_image
 from components.kubernetes_cluster import KubernetesCluster
 from components.kubernetes_monitoring import MonitoredService
 from components.model_versions import VersionResolver, boto3_resolver, package_arn
@@ -163,6 +166,20 @@ def served_variants(spec: KubernetesService) -> list[str]:
     if rollout.strategy == "canary":
         return ["stable", "canary"]
     return ["blue", "green"] if rollout.green_version is not None else ["blue"]
+
+
+def service_objectives(cfg: PlatformConfig, spec: KubernetesService) -> ServiceObjectives:
+    """What the service's Prometheus alerts hold it to: its own `objectives`, with the p99
+    latency objective of the model it serves (`modelRegistry.models[].latencyObjectiveP99Ms`)
+    when the service does not set `objectives.latencyP99Ms` itself (its own value wins)."""
+    objective = next(
+        (m.latency_objective_p99_ms for m in cfg.model_registry.models if m.name == spec.model),
+        None,
+    )
+    if objective is None or "latency_p99_ms" in spec.objectives.model_fields_set:
+        return spec.objectives
+    # Both bounds are 1..600,000 ms: the model's objective is a valid service objective.
+    return spec.objectives.model_copy(update={"latency_p99_ms": objective})
 
 
 def plan_service(
@@ -878,7 +895,7 @@ class KubernetesInference(PlatformComponent):
                 metrics_port="metrics",
                 deployments=[f"{spec.name}-{v.name}" for v in plan.variants],
                 hpa=f"{spec.name}-{plan.primary}",
-                objectives=spec.objectives,
+                objectives=service_objectives(cfg, spec),
                 variant_label=VARIANT_LABEL,
             )
         )

@@ -58,6 +58,9 @@ class Emitter:
     service: str
     metrics: Mapping[str, tuple[str, ...]]
     """Metric name to its dimensions besides `service`."""
+    settings_prefix: str = ""
+    """Prefix of the settings' `METRICS_NAMESPACE` and `SERVICE_NAME` constants the handler
+    reads (`QUALITY_` when it shares its settings module with another handler)."""
 
 
 # ---- the drift checks (lambdas/drift_check/handler.py, put_metrics) ---------------------------
@@ -130,7 +133,44 @@ CAPTURE_PROXY = Emitter(
         capture_settings.METRIC_INVOKE_FAILED: ("endpoint",),
     },
 )
-EMITTERS = (DRIFT_CHECK, RETRAIN_TRIGGER, ENDPOINT_VERIFIER, CAPTURE_PROXY)
+# ---- the quality checks (lambdas/drift_check/quality_handler.py, put_metrics) ------------------
+QUALITY_OVERALL_METRICS = (
+    "Accuracy",
+    "Precision",
+    "Recall",
+    "F1",
+    "RocAuc",
+    "CalibrationError",
+    "Mae",
+    "Rmse",
+    "R2",
+    "LabelCoverage",
+    "PositiveRate",
+)
+"""One per check, dimensions `service`, `Model` and `Endpoint` (the engine's overall metrics;
+the same names per segment add `Segment`, which no dashboard or alarm uses)."""
+QUALITY_FAIRNESS_METRICS = (
+    "DemographicParityDifference",
+    "DisparateImpact",
+    "TprDifference",
+    "FprDifference",
+)
+"""One per check with a sensitive attribute, dimensions `service`, `Model`, `Endpoint` and
+`SensitiveAttribute`."""
+QUALITY_CHECK = Emitter(
+    handler="lambdas/drift_check/quality_handler.py",
+    functions=("put_metrics",),
+    namespace=drift_settings.QUALITY_METRICS_NAMESPACE,
+    service=drift_settings.QUALITY_SERVICE_NAME,
+    metrics={
+        **dict.fromkeys(QUALITY_OVERALL_METRICS, drift_settings.QUALITY_DIMENSIONS),
+        **dict.fromkeys(
+            QUALITY_FAIRNESS_METRICS, (*drift_settings.QUALITY_DIMENSIONS, "SensitiveAttribute")
+        ),
+    },
+    settings_prefix="QUALITY_",
+)
+EMITTERS = (DRIFT_CHECK, RETRAIN_TRIGGER, ENDPOINT_VERIFIER, CAPTURE_PROXY, QUALITY_CHECK)
 
 
 # ---- AWS services ----------------------------------------------------------------------------

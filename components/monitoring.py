@@ -5,9 +5,12 @@ is unwell.
 
 - **A CloudWatch dashboard per model**: its endpoints' invocations, p50 and p99 model latency,
   4xx and 5xx errors; its drift checks (the drifted share of features, the most drifted features
-  by PSI, rows checked and rejected); its retraining decisions and training pipeline executions;
-  the endpoint verifier's mismatches and, for serverless endpoints, the capture proxy; and the
-  platform's Lambda errors and throttles and dead-letter queues.
+  by PSI, rows checked and rejected); per quality monitor, a row of quality graphs (accuracy, F1
+  and ROC AUC or MAE, RMSE and R², label coverage, calibration error) and, with a sensitive
+  attribute, a row of fairness graphs (disparate impact, demographic parity, TPR and FPR
+  differences), each with its alarm's threshold; its retraining decisions and training pipeline
+  executions; the endpoint verifier's mismatches and, for serverless endpoints, the capture
+  proxy; and the platform's Lambda errors and throttles and dead-letter queues.
 - **Alarms** to the platform topic (and the chat topics): per endpoint, p99 latency and the
   4xx+5xx error rate; per model, drift, drift checks gone quiet, pipeline failures, and the
   composite "unhealthy" (latency, error rate or drift); per platform function, errors and
@@ -37,11 +40,12 @@ import retrain_settings
 import verifier_settings
 from mlops_drift import settings as drift_settings
 
-from components.config import Monitoring, PlatformConfig
+from components.config import Monitoring, PlatformConfig, QualityMonitorSpec
 from components.inference import PRODUCTION_VARIANT
 from components.metric_catalog import LAMBDA, PIPELINES, SAGEMAKER, SQS
 from components.naming import NameKind
 from components.platform import PlatformComponent, PlatformContext
+from components.quality import ALARM_KINDS, alarm_period
 
 NAME_RULE = NameKind.SNS_TOPIC
 """Dashboard and alarm names: CloudWatch takes up to 255 characters, letters, digits, `-` and
@@ -75,6 +79,24 @@ class ModelSignals:
     """The model's training pipeline name; None without training."""
     drift_monitored: bool
     """A drift monitor checks this model."""
+    quality: Sequence[QualitySignals] = ()
+    """The model's quality monitors (one per endpoint judged); none by default."""
+
+
+@dataclass(frozen=True)
+class QualitySignals:
+    """One quality monitor of a model: what its dashboard rows show."""
+
+    endpoint: str
+    """The endpoint whose predictions are judged (the metrics' `Endpoint`)."""
+    problem: str
+    """`classification` or `regression`: which quality metrics exist."""
+    sensitive_attribute: str | None
+    """The fairness metrics' `SensitiveAttribute`; None: no fairness row."""
+    period: int
+    """Seconds between checks (the alarms' period): one point per check."""
+    thresholds: Mapping[str, float]
+    """Metric name to its alarm's threshold (drawn as a line)."""
 
 
 @dataclass(frozen=True)
@@ -359,10 +381,12 @@ def model_signals(
     physical name) and training (`pipeline_names`, model to pipeline) components built."""
     endpoints = [e for e in cfg.inference.endpoints if e.name in endpoint_names]
     monitors = cfg.drift.monitors if cfg.drift.enabled else []
+    quality = cfg.quality.monitors if cfg.quality.enabled else []
     models = sorted(
         {m.name for m in cfg.model_registry.models}
         | {e.model for e in endpoints}
         | {m.model for m in monitors}
+        | {m.model for m in quality}
         | set(pipeline_names)
     )
     return {
@@ -375,9 +399,26 @@ def model_signals(
             ],
             pipeline=pipeline_names.get(model),
             drift_monitored=any(m.model == model for m in monitors),
+            quality=[quality_signals(m) for m in quality if m.model == model],
         )
         for model in models
     }
+
+
+def quality_signals(monitor: QualityMonitorSpec) -> QualitySignals:
+    """What a quality monitor's dashboard rows need from its config."""
+    configured = monitor.alarms.model_dump()
+    return QualitySignals(
+        endpoint=monitor.endpoint,
+        problem=monitor.problem,
+        sensitive_attribute=monitor.sensitive_attribute,
+        period=alarm_period(monitor.schedule),
+        thresholds={
+            kind.metric: float(configured[kind.key])
+            for kind in ALARM_KINDS
+            if configured[kind.key] is not None
+        },
+    )
 
 
 # ---- alarm definitions (the MetricAlarm inputs besides actions) ----------------------------------
@@ -654,6 +695,8 @@ def dashboard_body(
         widgets += _endpoint_graphs(signals.endpoints, settings, region)
     if signals.drift_monitored:
         widgets += _drift_graphs(model, settings, region)
+    for monitor in signals.quality:
+        widgets += _quality_graphs(model, monitor, region)
     if signals.pipeline is not None:
         widgets += _training_graphs(model, signals.pipeline, period, region)
     if signals.endpoints:
@@ -760,6 +803,66 @@ def _drift_graphs(model: str, settings: Monitoring, region: str) -> list[dict[st
         ),
         graph("Drift checks: rows", rows, region=region, period=DRIFT_GRAPH_PERIOD, stat="Sum"),
     ]  # fmt: skip
+
+
+QUALITY_ROWS = {
+    "classification": (
+        ("Accuracy, F1 and ROC AUC", ("Accuracy", "F1", "RocAuc")),
+        ("Label coverage", ("LabelCoverage",)),
+        ("Calibration error", ("CalibrationError",)),
+    ),
+    "regression": (
+        ("MAE and RMSE", ("Mae", "Rmse")),
+        ("R²", ("R2",)),
+        ("Label coverage", ("LabelCoverage",)),
+    ),
+}
+"""The quality row of a monitor, by problem: three graphs (title, metrics)."""
+FAIRNESS_ROW = (
+    ("Disparate impact", ("DisparateImpact",)),
+    ("Demographic parity difference", ("DemographicParityDifference",)),
+    ("Equalized odds: TPR and FPR differences", ("TprDifference", "FprDifference")),
+)
+"""The fairness row of a monitor with a sensitive attribute."""
+
+
+def _quality_graphs(model: str, monitor: QualitySignals, region: str) -> list[dict[str, Any]]:
+    """A row of quality graphs and, with a sensitive attribute, a row of fairness graphs; each
+    alarm's threshold drawn on its metric's graph."""
+    namespace = drift_settings.QUALITY_METRICS_NAMESPACE
+    overall = {
+        "service": drift_settings.QUALITY_SERVICE_NAME,
+        "Model": model,
+        "Endpoint": monitor.endpoint,
+    }
+    rows: list[tuple[str, tuple[str, ...], dict[str, str]]] = [
+        (f"Quality of {model} on {monitor.endpoint}: {title}", metrics, overall)
+        for title, metrics in QUALITY_ROWS[monitor.problem]
+    ]
+    if monitor.sensitive_attribute is not None:
+        fairness = {**overall, "SensitiveAttribute": monitor.sensitive_attribute}
+        rows += [
+            (f"Fairness of {model} by {monitor.sensitive_attribute}: {title}", metrics, fairness)
+            for title, metrics in FAIRNESS_ROW
+        ]
+    widgets = []
+    for title, metrics, dimensions in rows:
+        widget = graph(
+            title,
+            [metric_line(namespace, name, dimensions, label=name) for name in metrics],
+            region=region,
+            period=monitor.period,
+            stat="Average",
+        )
+        lines = [
+            {"label": f"{name} alarm", "value": monitor.thresholds[name]}
+            for name in metrics
+            if name in monitor.thresholds
+        ]
+        if lines:
+            widget["properties"]["annotations"] = {"horizontal": lines}
+        widgets.append(widget)
+    return widgets
 
 
 def _training_graphs(model: str, pipeline: str, period: int, region: str) -> list[dict[str, Any]]:

@@ -34,6 +34,7 @@ from components.notifications import (
     PlatformTopicArgs,
 )
 from components.platform import PlatformContext, aws_provider, partition_for
+from components.quality import QualityMonitor, QualityMonitorArgs
 from components.retraining import RetrainingArgs, RetrainingTrigger
 from components.training import TrainingPipelines, TrainingPipelinesArgs
 
@@ -86,6 +87,8 @@ class Platform:
     endpoints: SageMakerEndpoints | None = None
     kubernetes: KubernetesInference | None = None
     bus: PlatformEventBus | None = None
+    drift: DriftMonitor | None = None
+    quality: QualityMonitor | None = None
     _layer: aws.lambda_.LayerVersion | None = field(default=None, repr=False)
 
     @property
@@ -112,6 +115,10 @@ class Platform:
             self._kubernetes()
         if cfg.drift.enabled:
             self._drift()
+        # Before retraining (which listens to its alarms) and monitoring (which alarms on its
+        # function and queue, and draws its metrics).
+        if cfg.quality.enabled:
+            self._quality()
         if cfg.retraining.enabled:
             self._retraining()
         if cfg.cost.enabled:
@@ -305,7 +312,7 @@ class Platform:
         if self.lake is None:
             return
         bus = self.event_bus()
-        drift = DriftMonitor(
+        drift = self.drift = DriftMonitor(
             "drift",
             DriftMonitorArgs(
                 context=self.ctx,
@@ -321,6 +328,37 @@ class Platform:
         pulumi.export("driftDeadLetterQueue", drift.dead_letter_queue_arn)
         if drift.state_machine_arn is not None:
             pulumi.export("driftScaleOutStateMachine", drift.state_machine_arn)
+
+    def _quality(self) -> None:
+        """The quality and fairness checks and their alarms (to the platform topic)."""
+        if self.lake is None or self.registry is None:
+            return
+        quality = self.quality = QualityMonitor(
+            "quality",
+            QualityMonitorArgs(
+                context=self.ctx,
+                kms_key_arn=self.key.key_arn,
+                capture_bucket=self.lake.buckets["capture"].bucket_name,
+                baseline_bucket=self.lake.buckets["model-artifacts"].bucket_name,
+                reports_bucket=self.lake.buckets["reports"].bucket_name,
+                topic_arn=self.platform_topic().topic_arn,
+                layer_arn=self.drift.layer_arn if self.drift is not None else None,
+            ),
+        )
+        pulumi.export("qualityCheckFunction", quality.function_arn)
+        pulumi.export("qualityAlarms", quality.model_alarms)
+
+    def retrain_alarms(self) -> dict[str, list[str]]:
+        """Model to the alarms whose firing retrains it: its endpoints' latency alarms and its
+        quality alarms."""
+        alarms: dict[str, list[str]] = {}
+        for source in (
+            self.endpoints.model_alarms if self.endpoints else {},
+            self.quality.model_alarms if self.quality else {},
+        ):
+            for model, names in source.items():
+                alarms.setdefault(model, []).extend(names)
+        return alarms
 
     def _retraining(self) -> None:
         if self.lake is None or self.registry is None or self.topic is None:
@@ -339,7 +377,7 @@ class Platform:
                 pipeline_names=self.training.pipeline_names,
                 data_bucket=self.lake.buckets["curated"].bucket_name,
                 model_package_groups=self.registry.group_names,
-                alarm_names=self.endpoints.model_alarms if self.endpoints else {},
+                alarm_names=self.retrain_alarms(),
                 powertools_layer_arn=self.powertools_layer_arn(),
                 budget_name=monthly_budget_name(self.ctx.naming) if self.cfg.cost.enabled else None,
                 watch_drift=self.cfg.drift.enabled,

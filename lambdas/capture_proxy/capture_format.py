@@ -12,10 +12,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from datetime import UTC, datetime
 from typing import Literal
 
 Encoding = Literal["CSV", "JSON", "BASE64"]
+
+INFERENCE_ID_HEADER = "X-Inference-Id"
+"""Request header by which a caller names its invocation (the id its ground truth will carry);
+both writers honour it, use it as the record's `eventId` and `inferenceId`, and echo the
+record's `eventId` under it on the answer."""
+INFERENCE_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+"""What an inference id may be (`fullmatch`): within what SageMaker's `InferenceId` accepts
+(1 to 64 printable characters), and safe in S3 keys, logs and CSV label files."""
+INFERENCE_ID_RULE = "1 to 64 characters of A-Z a-z 0-9 . _ : -"
+"""`INFERENCE_ID_PATTERN` in words, for the 400 that refuses another id."""
 
 _CSV_TYPES = frozenset({"text/csv"})
 _JSON_TYPES = frozenset({"application/json"})
@@ -60,6 +71,11 @@ def inference_time(moment: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
+def valid_inference_id(value: str) -> bool:
+    """Whether a caller's inference id is accepted (`INFERENCE_ID_RULE`)."""
+    return INFERENCE_ID_PATTERN.fullmatch(value) is not None
+
+
 def capture_record(  # noqa: PLR0917 (the record's fields, in the order it lists them)
     event_id: str,
     received: datetime,
@@ -67,18 +83,23 @@ def capture_record(  # noqa: PLR0917 (the record's fields, in the order it lists
     request_body: bytes,
     response_content_type: str | None,
     response_body: bytes,
+    *,
+    inference_id: str | None = None,
 ) -> bytes:
     """One data-capture JSON Lines record, ending in a newline (writers concatenate records
-    into objects as they come, so each must carry its own line end)."""
+    into objects as they come, so each must carry its own line end). `inference_id`, the id the
+    caller gave, is written as `eventMetadata.inferenceId`, as SageMaker writes InvokeEndpoint's
+    `InferenceId`; without one the record has no `inferenceId`, as SageMaker's then has none."""
+    metadata = {"eventId": event_id}
+    if inference_id is not None:
+        metadata["inferenceId"] = inference_id
+    metadata["inferenceTime"] = inference_time(received)
     record = {
         "captureData": {
             "endpointInput": capture_part(request_content_type, request_body, "INPUT"),
             "endpointOutput": capture_part(response_content_type, response_body, "OUTPUT"),
         },
-        "eventMetadata": {
-            "eventId": event_id,
-            "inferenceTime": inference_time(received),
-        },
+        "eventMetadata": metadata,
         "eventVersion": "0",
     }
     return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"

@@ -8,9 +8,15 @@ delivery stream, which files it under `datacapture/<endpoint>/<variant>/YYYY/MM/
 capture bucket, where the drift checks read every endpoint's capture alike.
 
 The endpoint and variant come from the environment (names in `settings`), never from the
-caller. Capture never breaks inference: a Firehose failure is logged and counted
-(`CaptureFailed`), and the answer is still returned. An `InvokeEndpoint` error goes back to
-the caller with a matching status and is not captured.
+caller. A caller may name its invocation with an `X-Inference-Id` header (the id its ground
+truth will carry, as the serving sidecar on Kubernetes accepts it): the proxy passes it to
+InvokeEndpoint as `InferenceId` and writes it as the record's `eventId` and `inferenceId`;
+without it the eventId is derived from the request id. Either way the answer carries the
+record's eventId in `X-Inference-Id`.
+
+Capture never breaks inference: a Firehose failure is logged and counted (`CaptureFailed`),
+and the answer is still returned. An `InvokeEndpoint` error goes back to the caller with a
+matching status and is not captured.
 """
 
 from __future__ import annotations
@@ -39,11 +45,14 @@ from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 # The record format lives in `capture_format` (shared with the serving sidecar); its functions
 # stay importable from here under their old names.
 from capture_format import (  # noqa: F401 (re-exported)
+    INFERENCE_ID_HEADER,
+    INFERENCE_ID_RULE,
     Encoding,
     capture_part,
     encoding_of,
     inference_time,
     sampled,
+    valid_inference_id,
 )
 
 SERVICE = os.environ.get(settings.ENV_SERVICE_NAME, settings.SERVICE_NAME)
@@ -71,6 +80,9 @@ firehose = boto3.client(
 
 Outcome = Literal["captured", "not_sampled", "too_large", "failed"]
 
+ID_RESPONSE_HEADER = INFERENCE_ID_HEADER.lower()
+"""The answer's header carrying the record's eventId (lower case, as the proxy's other
+headers: HTTP header names are case-insensitive)."""
 _EVENT_NAMESPACE = uuid.UUID("8c1f1a52-3f0e-4a8e-9a7c-6d1b2e3f4a5b")
 _THROTTLING = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException"})
 _UNAVAILABLE = frozenset({"ServiceUnavailable", "ModelNotReadyException"})
@@ -138,7 +150,10 @@ class Request:
     content_type: str | None
     accept: str | None
     event_id: str
+    """The record's eventId: the caller's inference id, else derived from the request id."""
     received: datetime
+    inference_id: str | None = None
+    """The caller's `X-Inference-Id` (InvokeEndpoint's `InferenceId`), when it gave one."""
 
 
 @dataclass(frozen=True)
@@ -168,11 +183,28 @@ def event_id_of(request_id: str) -> str:
         return str(uuid.uuid5(_EVENT_NAMESPACE, request_id))
 
 
+def inference_id_of(headers: Mapping[str, str]) -> str | None:
+    """The caller's `X-Inference-Id` (headers keyed in lower case), or None; one that is not
+    accepted is a 400 naming the header and what it accepts (the serving sidecar's rule)."""
+    given = headers.get(INFERENCE_ID_HEADER.lower())
+    if given is None or valid_inference_id(given):
+        return given
+    shown = given if len(given) <= 80 else given[:80] + "..."
+    raise HttpError(
+        400,
+        f"header {INFERENCE_ID_HEADER}={shown!r} is not accepted: give {INFERENCE_ID_RULE}, "
+        "or leave it out and the proxy makes one",
+    )
+
+
 def parse_request(event: LambdaFunctionUrlModel, received: datetime) -> Request:
-    """The body (base64-decoded when the event says so), content type and accept headers."""
+    """The body (base64-decoded when the event says so), content type, accept and inference id
+    headers."""
     method = event.requestContext.http.method.upper()
     if method != "POST":
         raise HttpError(405, f"method {method} not allowed; invoke the model with POST")
+    headers = {name.lower(): value for name, value in event.headers.items()}
+    inference_id = inference_id_of(headers)
     raw = event.body if isinstance(event.body, str) else ""
     if event.isBase64Encoded:
         try:
@@ -183,13 +215,17 @@ def parse_request(event: LambdaFunctionUrlModel, received: datetime) -> Request:
         body = raw.encode("utf-8")
     if not body:
         raise HttpError(400, "the request body is empty")
-    headers = {name.lower(): value for name, value in event.headers.items()}
     return Request(
         body=body,
         content_type=headers.get("content-type") or None,
         accept=headers.get("accept") or None,
-        event_id=event_id_of(event.requestContext.requestId),
+        event_id=(
+            inference_id
+            if inference_id is not None
+            else event_id_of(event.requestContext.requestId)
+        ),
         received=received,
+        inference_id=inference_id,
     )
 
 
@@ -209,6 +245,9 @@ def invoke(client: Any, env: Env, request: Request) -> Answer:
         params["ContentType"] = request.content_type
     if request.accept:
         params["Accept"] = request.accept
+    if request.inference_id is not None:
+        # SageMaker's own logs and metrics then name the invocation as the capture does.
+        params["InferenceId"] = request.inference_id
     try:
         response = client.invoke_endpoint(**params)
     except ClientError as exc:
@@ -246,6 +285,7 @@ def capture_record(request: Request, answer: Answer) -> bytes:
         request.body,
         answer.content_type,
         answer.body,
+        inference_id=request.inference_id,
     )
 
 
@@ -300,8 +340,11 @@ def http_response(status: int, body: bytes, content_type: str, **headers: str) -
         }
 
 
-def error_response(error: HttpError) -> dict[str, Any]:
+def error_response(error: HttpError, event_id: str | None = None) -> dict[str, Any]:
+    """`{"message": ...}`; with the invocation's id once it has one (as the sidecar echoes it)."""
     headers = {"retry-after": str(error.retry_after)} if error.retry_after is not None else {}
+    if event_id is not None:
+        headers[ID_RESPONSE_HEADER] = event_id
     body = json.dumps({"message": error.message}).encode("utf-8")
     return http_response(error.status, body, "application/json", **headers)
 
@@ -315,19 +358,28 @@ def proxy(
 ) -> dict[str, Any]:
     """Forward one invocation, capture it when sampled, and answer the caller."""
     metrics.add_dimension("endpoint", env.endpoint)
+    request: Request | None = None
     try:
         request = parse_request(event, now)
         answer = invoke(runtime_client, env, request)
     except HttpError as error:
+        event_id = request.event_id if request is not None else None
         logger.info(
             "invocation failed; not captured",
-            extra={"status": error.status, "error": error.message, "endpoint": env.endpoint},
+            extra={
+                "status": error.status,
+                "error": error.message,
+                "endpoint": env.endpoint,
+                "event_id": event_id,
+            },
         )
         metrics.add_metric(settings.METRIC_INVOKE_FAILED, MetricUnit.Count, 1)
-        return error_response(error)
+        return error_response(error, event_id)
     outcome = capture(firehose_client, env, request, answer)
     logger.debug("invocation served", extra={"event_id": request.event_id, "capture": outcome})
-    return http_response(200, answer.body, answer.content_type)
+    return http_response(
+        200, answer.body, answer.content_type, **{ID_RESPONSE_HEADER: request.event_id}
+    )
 
 
 @logger.inject_lambda_context

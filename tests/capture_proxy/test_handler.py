@@ -167,7 +167,11 @@ def test_csv_invocation_is_passed_through_and_captured_exactly(
     # THEN the caller gets the model's answer unchanged
     assert response == {
         "statusCode": 200,
-        "headers": {"content-type": "text/csv; charset=utf-8"},
+        # The record's eventId comes back, so the caller can send the ground truth under it.
+        "headers": {
+            "content-type": "text/csv; charset=utf-8",
+            "x-inference-id": "3f9c2b1a-7d4e-4c5f-8a6b-0e1d2c3b4a59",
+        },
         "body": "0.6171",
         "isBase64Encoded": False,
     }
@@ -277,6 +281,113 @@ def test_http_api_event_with_non_uuid_request_id_gets_a_uuid_event_id(world: Wor
         r"[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", event_id
     )
     assert event_id == proxy.event_id_of("JKJaXmPLvHcESHA=")
+
+
+# ---- ids for ground truth: the caller's X-Inference-Id ------------------------------------------
+
+
+def named_event(inference_id: str, header: str = "x-inference-id") -> dict[str, Any]:
+    """The CSV Function URL event with the caller's inference id (Function URLs and HTTP APIs
+    hand the handler lower-case header names)."""
+    event = load_event("function_url_csv.json")
+    event["headers"][header] = inference_id
+    return event
+
+
+@pytest.mark.parametrize("header", ["x-inference-id", "X-Inference-Id"])
+def test_a_valid_inference_id_names_the_invocation_the_record_and_the_answer(
+    world: World, header: str
+) -> None:
+    # GIVEN a caller naming its invocation, and the model answering
+    given = "order-42:2026.11.27_a"
+    world.answers(b"0.6171", "text/csv", {**CSV_EXPECTED, "InferenceId": given})
+    # WHEN the proxy serves it
+    response = proxy.lambda_handler(named_event(given, header), FakeContext())
+    # THEN InvokeEndpoint got it as InferenceId (the Stubber checked the exact parameters)
+    # AND the answer echoes it
+    assert response["statusCode"] == 200
+    assert response["headers"] == {"content-type": "text/csv", "x-inference-id": given}
+    # AND the record carries it as eventId and inferenceId, as SageMaker's own capture does
+    (record,) = world.records()
+    assert record["eventMetadata"] == {
+        "eventId": given,
+        "inferenceId": given,
+        "inferenceTime": record["eventMetadata"]["inferenceTime"],
+    }
+
+
+@pytest.mark.parametrize("bad", ["", "a" * 65, "has space", "slash/no", "ünïcode", "a\nb"])
+def test_an_invalid_inference_id_is_a_400_and_nothing_is_invoked_or_captured(
+    world: World, capsys: pytest.CaptureFixture[str], bad: str
+) -> None:
+    # GIVEN no InvokeEndpoint answer queued: a call would fail the Stubber
+    # WHEN the caller sends an id outside the rule
+    response = proxy.lambda_handler(named_event(bad), FakeContext())
+    # THEN a 400 naming the header and what it accepts, with no id echoed
+    assert response["statusCode"] == 400
+    assert response["headers"] == {"content-type": "application/json"}
+    message = json.loads(response["body"])["message"]
+    assert message.startswith("header X-Inference-Id=")
+    assert "1 to 64 characters of A-Z a-z 0-9 . _ : -" in message
+    assert message.endswith("or leave it out and the proxy makes one")
+    # AND nothing was captured, and the refusal is counted with the failed invocations
+    assert world.captured() == b""
+    assert metric_values(capsys.readouterr().out) == {settings.METRIC_INVOKE_FAILED: 1.0}
+
+
+def test_a_very_long_invalid_inference_id_is_shortened_in_the_message(world: World) -> None:
+    response = proxy.lambda_handler(named_event("x" * 200), FakeContext())
+    message = json.loads(response["body"])["message"]
+    assert f"={'x' * 80 + '...'!r} is not accepted" in message
+
+
+def test_without_an_inference_id_the_record_has_the_request_id_and_no_inference_id(
+    world: World,
+) -> None:
+    # GIVEN no header: InvokeEndpoint is called without InferenceId (exact parameters)
+    world.answers(b"0.6171", "text/csv", CSV_EXPECTED)
+    response = proxy.lambda_handler(load_event("function_url_csv.json"), FakeContext())
+    # THEN the eventId is today's (the Function URL's request id), echoed on the answer
+    (record,) = world.records()
+    assert record["eventMetadata"]["eventId"] == "3f9c2b1a-7d4e-4c5f-8a6b-0e1d2c3b4a59"
+    assert "inferenceId" not in record["eventMetadata"]
+    assert response["headers"]["x-inference-id"] == "3f9c2b1a-7d4e-4c5f-8a6b-0e1d2c3b4a59"
+
+
+def test_a_failed_invocation_still_echoes_the_callers_id(world: World) -> None:
+    world.runtime.add_client_error(
+        "invoke_endpoint",
+        service_error_code="ModelError",
+        service_message="worker died",
+        http_status_code=424,
+        modeled_fields={"OriginalStatusCode": 500, "OriginalMessage": "worker died"},
+        expected_params={**CSV_EXPECTED, "InferenceId": "order-43"},
+    )
+    response = proxy.lambda_handler(named_event("order-43"), FakeContext())
+    assert response["statusCode"] == 424
+    assert response["headers"]["x-inference-id"] == "order-43"
+    assert world.captured() == b""
+
+
+def test_the_record_builder_writes_inference_id_only_when_given() -> None:
+    received = datetime(2026, 11, 27, 10, 0, 0, 123_000, tzinfo=UTC)
+    named = proxy.Request(b"1,2", "text/csv", None, "order-1", received, inference_id="order-1")
+    unnamed = proxy.Request(b"1,2", "text/csv", None, "6d1b2e3f-aaaa-4bbb-8ccc-0123456789ab",
+                            received)  # fmt: skip
+    answer = proxy.Answer(b"0.5", "text/csv")
+    # SageMaker's order: eventId, inferenceId (when there is one), inferenceTime.
+    assert json.loads(proxy.capture_record(named, answer))["eventMetadata"] == {
+        "eventId": "order-1",
+        "inferenceId": "order-1",
+        "inferenceTime": "2026-11-27T10:00:00.123Z",
+    }
+    assert b'"eventMetadata":{"eventId":"order-1","inferenceId":"order-1","inferenceTime"' in (
+        proxy.capture_record(named, answer)
+    )
+    assert json.loads(proxy.capture_record(unnamed, answer))["eventMetadata"] == {
+        "eventId": "6d1b2e3f-aaaa-4bbb-8ccc-0123456789ab",
+        "inferenceTime": "2026-11-27T10:00:00.123Z",
+    }
 
 
 def test_get_is_refused_without_invoking(world: World) -> None:

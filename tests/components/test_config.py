@@ -114,7 +114,7 @@ KMS_ACCEPTS = "integer >= 7, <= 30"
 TOP_LEVEL_KEYS = (
     "environment, tier, region, allowedAccountIds, tags, network, protection, kms, logging, "
     "dataLake, featureStore, modelRegistry, training, inference, kubernetes, kubeconfig, "
-    "monitoring, cost, drift, retraining"
+    "monitoring, cost, drift, quality, retraining"
 )
 REGION_RE = r"^(us|eu|ap|sa|ca|me|af|il|mx|cn|us-gov|us-iso|us-isob)-[a-z]+-\d$"
 FEATURE_NAME_RE = "^[a-zA-Z0-9]([-_]*[a-zA-Z0-9]){0,63}$"
@@ -869,9 +869,9 @@ def plan_dev_expecting_error(
     overrides: dict[str, Any], remove: tuple[str, ...] = ()
 ) -> tuple[ConfigError, list[Registration]]:
     registered: list[Registration] = []
-    # Drift checks, training, inference and retraining depend on the lake and the registry (and
-    # retraining on training); the cases here change those sections, so they start from dev
-    # without any of the four (test_config_drift.py, test_config_training.py,
+    # Drift and quality checks, training, inference and retraining depend on the lake and the
+    # registry (and retraining on training); the cases here change those sections, so they start
+    # from dev without any of the five (test_config_drift.py, test_config_training.py,
     # test_config_inference.py and test_retraining_component.py cover them). A case about
     # inference or retraining replaces the whole section in its own overrides.
     # Cost is off too: dev's cost controls carry the guardrail, which is refused in prod, so
@@ -880,6 +880,7 @@ def plan_dev_expecting_error(
     off = {"enabled": False}
     base = {
         f"{NS}drift": off,
+        f"{NS}quality": off,
         f"{NS}training": off,
         f"{NS}inference": off,
         f"{NS}retraining": off,
@@ -1160,11 +1161,13 @@ def test_model_name_too_long_for_a_long_stack_name() -> None:
     package group, leaving 25 for the model name.
     """
     stack = "sandbox-experiments-eu"
-    # drift, training, inference and retraining refer to the shipped model (or need training)
+    # drift, quality, training, inference and retraining refer to the shipped model (or need
+    # training)
     off = {"enabled": False}
     values = dev_values(
         modelRegistry={"enabled": True, "models": [{"name": "x" * 25}]},
         drift=off,
+        quality=off,
         training=off,
         inference=off,
         retraining=off,
@@ -1175,6 +1178,7 @@ def test_model_name_too_long_for_a_long_stack_name() -> None:
     values = dev_values(
         modelRegistry={"enabled": True, "models": [{"name": name}]},
         drift=off,
+        quality=off,
         training=off,
         inference=off,
         retraining=off,

@@ -104,6 +104,7 @@ def test_drift_needs_the_lake_and_the_registry() -> None:
         training={"enabled": False},
         inference={"enabled": False},
         retraining={"enabled": False},
+        quality={"enabled": False},
     )
     assert found == [
         line(

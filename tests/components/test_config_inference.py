@@ -394,6 +394,7 @@ def test_inference_needs_the_lake_and_the_registry() -> None:
         drift={"enabled": False},
         training={"enabled": False},
         retraining={"enabled": False},
+        quality={"enabled": False},
     )
     assert found == [
         line(

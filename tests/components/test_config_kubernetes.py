@@ -511,6 +511,7 @@ def test_kubernetes_needs_the_data_lake_and_the_registry() -> None:
         inference={"enabled": False},
         drift={"enabled": False},
         retraining={"enabled": False},
+        quality={"enabled": False},
     ) == [
         line(
             "kubernetes.enabled",

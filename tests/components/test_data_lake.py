@@ -315,6 +315,7 @@ def test_lake_disabled_registers_no_storage(plan_stack: Callable[..., Plan]) -> 
             "mlops-platform:featureStore": {"enabled": False},
             "mlops-platform:modelRegistry": {"enabled": False},
             "mlops-platform:drift": {"enabled": False},
+            "mlops-platform:quality": {"enabled": False},
             "mlops-platform:training": {"enabled": False},
             "mlops-platform:inference": {"enabled": False},
             "mlops-platform:retraining": {"enabled": False},

@@ -417,11 +417,24 @@ def test_drift_disabled_registers_nothing_of_it(plan_stack: Callable[..., Plan])
     assert not plan.by_type("mlops:drift:DriftMonitor")
     assert not [r for r in plan.registrations if r.name.startswith("drift-")]
     # Inference (the verifier, dev's capture proxy) and retraining (its trigger) still deploy
-    # their functions, on the stack's one shared layer; nothing else does.
+    # their functions, on the stack's one shared layer; the quality check, on the drift
+    # checks' dependencies, brings that layer itself; nothing else does.
     functions = [r for r in plan.registrations if r.type.startswith(("aws:lambda", "aws:sfn"))]
-    assert {r.name.split("-", 1)[0] for r in functions} == {"inference", "retraining", "powertools"}
+    assert {r.name.split("-", 1)[0] for r in functions} == {
+        "inference",
+        "retraining",
+        "powertools",
+        "quality",
+    }
     assert [r.name for r in functions if r.name.startswith("powertools")] == ["powertools-layer"]
-    assert not plan.by_type(SCHEDULE)
+    assert sorted(
+        r.name for r in functions if r.type == "aws:lambda/layerVersion:LayerVersion"
+    ) == [
+        "powertools-layer",
+        "quality-layer",
+    ]
+    # The only schedule left is the quality check's.
+    assert [r.name for r in plan.by_type(SCHEDULE)] == ["quality-churn-mlops-platform-dev-churn"]
     assert "driftCheckFunction" not in plan.outputs
 
 
@@ -447,7 +460,8 @@ def test_monitor_overrides_stack_thresholds_and_names_its_baseline(
             }
         },
     )
-    event = json.loads(plan.one(SCHEDULE).inputs["target"]["input"])
+    (schedule,) = of_drift(plan, SCHEDULE)  # the other is the quality check's
+    event = json.loads(schedule.inputs["target"]["input"])
     assert event["thresholds"] == {"psi": 0.1, "js": 0.2, "missing_rate_delta": 0.05}
     assert event["feature_thresholds"] == {"tenure_months": {"wasserstein": 0.3}}
     assert event["min_rows"] == 500

@@ -5,10 +5,12 @@ protection of the instance count autoscaling chose."""
 
 from __future__ import annotations
 
+import ast
 import gzip
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -18,10 +20,16 @@ import verifier_settings
 from moto import mock_aws
 
 from components.config import LATEST_APPROVED
-from components.inference import INSTANCE_COUNT_PATH, digest, without_instance_count
+from components.inference import (
+    CAPTURE_PROXY_DIR,
+    INSTANCE_COUNT_PATH,
+    digest,
+    without_instance_count,
+)
 from components.model_versions import ModelVersionError
 from planner.mocks import Registration
-from planner.run import Plan
+from planner.run import PROJECT_DIR, Plan
+from planner.stackfile import load_stack_config
 
 NS = "mlops-platform:"
 CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
@@ -71,6 +79,23 @@ def capture_block(plan: Plan, sampling: int) -> dict[str, Any]:
             "jsonContentTypes": ["application/json"],
         },
     }
+
+
+def local_imports(handler: Path) -> set[str]:
+    """The files of the handler's own folder that it imports (`import x`, `from x import y`)."""
+    tree = ast.parse(handler.read_text())
+    names = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    names |= {
+        node.module
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0
+    }
+    return {f"{n}.py" for n in names if (handler.parent / f"{n}.py").is_file()}
 
 
 def model_name(plan: Plan, role: str = "production") -> str:
@@ -443,8 +468,93 @@ def test_serverless_endpoints_are_alarmed_but_roll_out_all_at_once(plans: dict[s
         "inference-churn-5xx-rate",
         "inference-churn-latency",
         "inference-churn-model-errors",
+        "inference-churn-latency-objective",
     }
     assert "deploymentConfig" not in named(plan, "inference-churn").inputs
+
+
+def objective_alarm(stack: str, topic: str, objective_ms: int) -> dict[str, Any]:
+    """The latency objective alarm's inputs, written out (ModelLatency is in microseconds)."""
+    endpoint = f"mlops-platform-{stack}-churn"
+    return {
+        "name": f"{endpoint}-latency-objective",
+        "alarmDescription": (
+            f"{endpoint}'s p99 model latency stayed above its model's objective of "
+            f"{objective_ms} ms for 5 minutes; retrains the model (no traffic is not slowness: "
+            "missing data does not breach)."
+        ),
+        "namespace": "AWS/SageMaker",
+        "metricName": "ModelLatency",
+        "dimensions": {"EndpointName": endpoint, "VariantName": "AllTraffic"},
+        "period": 60,
+        "extendedStatistic": "p99",
+        "evaluationPeriods": 5,
+        "datapointsToAlarm": 5,
+        "comparisonOperator": "GreaterThanThreshold",
+        "threshold": objective_ms * 1000.0,
+        "treatMissingData": "notBreaching",
+        "alarmActions": [topic],
+        "okActions": [topic],
+    }
+
+
+@pytest.mark.parametrize(
+    ("stack", "objective_ms"),
+    [
+        ("dev", 1000),  # serverless: SageMaker reports ModelLatency for it too
+        ("staging", 300),
+        ("prod", 250),  # real-time; below prod's 300 ms rollback threshold
+    ],
+)
+def test_the_models_latency_objective_alarms_on_every_endpoint_serving_it(
+    plans: dict[str, Plan], stack: str, objective_ms: int
+) -> None:
+    plan = plans[stack]
+    topic = plan.outputs["platformTopicArn"]
+    alarm = named(plan, "inference-churn-latency-objective")
+    assert alarm.inputs == objective_alarm(stack, topic, objective_ms)
+    assert alarm.parent == named(plan, "inference").urn
+
+
+def retrain_alarms(plan: Plan, model: str) -> list[str]:
+    """The endpoint alarms the retraining trigger retrains `model` on (`model_alarms`, as the
+    trigger's environment carries them); other components' alarms left out."""
+    variables = named(plan, "retraining-trigger").inputs["environment"]["variables"]
+    alarms = json.loads(variables["RETRAIN_MODELS"])[model]["alarms"]
+    ours = {r.inputs["name"] for r in plan.by_type(ALARM) if r.name.startswith("inference-")}
+    return [name for name in alarms if name in ours]
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_the_latency_objective_retrains_but_never_rolls_back(
+    plans: dict[str, Plan], stack: str
+) -> None:
+    plan = plans[stack]
+    endpoint = f"mlops-platform-{stack}-churn"
+    # A model staying slower than its objective retrains, as a rollout's slow model does.
+    assert sorted(retrain_alarms(plan, "churn")) == [
+        f"{endpoint}-latency-objective",
+        f"{endpoint}-model-latency",
+    ]
+    rule = json.loads(named(plan, "retraining-alarms-rule").inputs["eventPattern"])
+    assert f"{endpoint}-latency-objective" in rule["detail"]["alarmName"]
+    # It never rolls a rollout back: only the three rollback alarms are the endpoint's.
+    deployment = named(plan, "inference-churn").inputs.get("deploymentConfig", {})
+    rollback = deployment.get("autoRollbackConfiguration", {"alarms": []})["alarms"]
+    assert f"{endpoint}-latency-objective" not in [a["alarmName"] for a in rollback]
+    objective = named(plan, "inference-churn-latency-objective")
+    assert objective.urn not in named(plan, "inference-churn").dependencies
+
+
+def test_a_model_without_an_objective_gets_no_objective_alarm(
+    plan_stack: Callable[..., Plan],
+) -> None:
+    registry = json.loads(load_stack_config(PROJECT_DIR, "prod").values[f"{NS}modelRegistry"])
+    for model in registry["models"]:
+        del model["latencyObjectiveP99Ms"]
+    plan = plan_stack("prod", {f"{NS}modelRegistry": registry})
+    assert not [r for r in plan.by_type(ALARM) if r.name.endswith("-latency-objective")]
+    assert retrain_alarms(plan, "churn") == ["mlops-platform-prod-churn-model-latency"]
 
 
 def test_a_rollout_without_auto_rollback_keeps_all_at_once_and_no_alarm_list(
@@ -621,7 +731,13 @@ def test_serverless_capture_goes_through_the_proxy_and_firehose(plans: dict[str,
     proxy = named(plan, "inference-churn-capture-proxy")
     inputs = dict(proxy.inputs)
     code = inputs.pop("code")
-    assert sorted(code["archive"]["assets"]) == ["capture_settings.py", "proxy.py"]
+    assert sorted(code["archive"]["assets"]) == [
+        "capture_format.py",
+        "capture_settings.py",
+        "proxy.py",
+    ]
+    # Every module of the proxy's folder that the handler imports is in its package.
+    assert local_imports(CAPTURE_PROXY_DIR / "proxy.py") <= set(code["archive"]["assets"])
     assert inputs["handler"] == "proxy.lambda_handler"
     assert inputs["reservedConcurrentExecutions"] == 5  # the endpoint's maxConcurrency
     assert inputs["environment"]["variables"] == {

@@ -623,3 +623,48 @@ def test_an_existing_cluster_gets_the_same_services_through_its_secret_kubeconfi
         r for r in plan.by_type(ASSOCIATION) if r.inputs["namespace"] == "mlops-staging-churn"
     ]
     assert association.inputs["clusterName"] == "team-cluster"
+
+
+# ---- the model's latency objective in the service's alerts -------------------------------------
+RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
+
+
+def latency_alert(plan: Plan, namespace: str) -> dict[str, Any]:
+    """The p99 latency rule of the service's PrometheusRule (`<namespace>/churn`)."""
+    rule = k8s_objects(plan, RULE)[f"{namespace}/churn"]
+    (group,) = rule["spec"]["groups"]
+    (alert,) = [r for r in group["rules"] if r["alert"] == "MlopsServiceLatencyP99"]
+    return alert
+
+
+def test_a_service_without_its_own_latency_objective_alerts_on_its_models(
+    plans: dict[str, Plan],
+) -> None:
+    """Staging's service sets no `objectives.latencyP99Ms`: churn's 300 ms (not the 500 ms
+    default) is its threshold."""
+    section = json.loads(load_stack_config(PROJECT_DIR, "staging").values[f"{NS}kubernetes"])
+    assert "latencyP99Ms" not in section["services"][0].get("objectives", {})
+    alert = latency_alert(plans["staging"], "mlops-staging-churn")
+    assert alert["expr"].endswith(") * 1000 > 300")
+    assert "300 ms" in alert["annotations"]["summary"]
+
+
+def test_a_services_own_latency_objective_wins_over_its_models(
+    plans: dict[str, Plan], plan_stack: Any
+) -> None:
+    """Prod's service says 300 ms itself; churn's objective there is 250 ms."""
+    section = json.loads(load_stack_config(PROJECT_DIR, "prod").values[f"{NS}kubernetes"])
+    assert section["services"][0]["objectives"]["latencyP99Ms"] == 300
+    assert latency_alert(plans["prod"], "mlops-prod-churn")["expr"].endswith(") * 1000 > 300")
+    # The same service with a larger value of its own: still its own.
+    section["services"][0]["objectives"]["latencyP99Ms"] = 700
+    plan = plan_stack("prod", {f"{NS}kubernetes": section})
+    assert latency_alert(plan, "mlops-prod-churn")["expr"].endswith(") * 1000 > 700")
+
+
+def test_without_a_model_objective_the_service_keeps_the_default(plan_stack: Any) -> None:
+    registry = json.loads(load_stack_config(PROJECT_DIR, "staging").values[f"{NS}modelRegistry"])
+    for model in registry["models"]:
+        model.pop("latencyObjectiveP99Ms", None)
+    plan = plan_stack("staging", {f"{NS}modelRegistry": registry})
+    assert latency_alert(plan, "mlops-staging-churn")["expr"].endswith(") * 1000 > 500")

@@ -505,6 +505,7 @@ WITHOUT_REGISTRY = {
     f"{NS}modelRegistry": {"enabled": False},
     # Each of these needs the registry: disabling it alone is refused.
     f"{NS}drift": {"enabled": False},
+    f"{NS}quality": {"enabled": False},
     f"{NS}training": {"enabled": False},
     f"{NS}inference": {"enabled": False},
     f"{NS}retraining": {"enabled": False},

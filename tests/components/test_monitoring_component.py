@@ -40,6 +40,7 @@ from components.monitoring import (
     ModelSignals,
     MonitoringArgs,
     PlatformMonitoring,
+    QualitySignals,
     model_signals,
     stale_window,
 )
@@ -85,6 +86,7 @@ FUNCTIONS = {  # the dev platform's functions: Pulumi resource name -> function 
     "drift-check": "mlops-platform-dev-drift-check",
     "inference-churn-capture-proxy": "mlops-platform-dev-churn-capture-proxy",
     "inference-verifier": "mlops-platform-dev-inference-verifier",
+    "quality-check": "mlops-platform-dev-quality-check",
     "retraining-trigger": "mlops-platform-dev-retraining-trigger",
 }
 QUEUES = {  # its dead-letter queues: Pulumi resource name -> queue name
@@ -94,6 +96,7 @@ QUEUES = {  # its dead-letter queues: Pulumi resource name -> queue name
         "inference-dlq",
         "inference-verify-hourly-dlq",
         "inference-verify-state-dlq",
+        "quality-dlq",
         "registry-approvals-dlq",
         "retraining-alarms-dlq",
         "retraining-approvals-dlq",
@@ -441,12 +444,15 @@ def test_alarm_names_by_model_and_platform(plan: Plan) -> None:
         f"{PREFIX}inference-churn-capture-proxy-throttles",
         f"{PREFIX}inference-verifier-errors",
         f"{PREFIX}inference-verifier-throttles",
+        f"{PREFIX}quality-check-errors",
+        f"{PREFIX}quality-check-throttles",
         f"{PREFIX}retraining-trigger-errors",
         f"{PREFIX}retraining-trigger-throttles",
         f"{PREFIX}drift-dlq-not-empty",
         f"{PREFIX}inference-dlq-not-empty",
         f"{PREFIX}inference-verify-hourly-dlq-not-empty",
         f"{PREFIX}inference-verify-state-dlq-not-empty",
+        f"{PREFIX}quality-dlq-not-empty",
         f"{PREFIX}registry-approvals-dlq-not-empty",
         f"{PREFIX}retraining-alarms-dlq-not-empty",
         f"{PREFIX}retraining-approvals-dlq-not-empty",
@@ -618,6 +624,9 @@ def test_dashboard_of_a_model_with_every_signal(plan: Plan) -> None:
     pipeline = ["PipelineName", PIPELINE]
     verifier = "MLOpsPlatform/Endpoints"
     capture = "MLOpsPlatform/Capture"
+    # dev's quality monitor: classification, daily, alarms on accuracy and label coverage
+    quality = ["service", "quality-check", "Model", "churn", "Endpoint", s]
+    judged = f"Quality of churn on {s}"
     assert body(plan, "churn") == {"widgets": [
         widget(0, "Invocations", 60, "Sum", [
             [sm, "Invocations", "EndpointName", s, "VariantName", "AllTraffic", {"label": s}],
@@ -659,7 +668,18 @@ def test_dashboard_of_a_model_with_every_signal(plan: Plan) -> None:
             ["MLOpsPlatform/Drift", "SchemaMismatch", *drift,
              {"label": "checks refused: schema mismatch"}],
         ]),
-        widget(6, "Retraining decisions", 60, "Sum", [
+        widget(6, f"{judged}: Accuracy, F1 and ROC AUC", 86400, "Average", [
+            ["MLOpsPlatform/Quality", "Accuracy", *quality, {"label": "Accuracy"}],
+            ["MLOpsPlatform/Quality", "F1", *quality, {"label": "F1"}],
+            ["MLOpsPlatform/Quality", "RocAuc", *quality, {"label": "RocAuc"}],
+        ], annotations={"horizontal": [{"label": "Accuracy alarm", "value": 0.7}]}),
+        widget(7, f"{judged}: Label coverage", 86400, "Average", [
+            ["MLOpsPlatform/Quality", "LabelCoverage", *quality, {"label": "LabelCoverage"}],
+        ], annotations={"horizontal": [{"label": "LabelCoverage alarm", "value": 0.2}]}),
+        widget(8, f"{judged}: Calibration error", 86400, "Average", [
+            ["MLOpsPlatform/Quality", "CalibrationError", *quality, {"label": "CalibrationError"}],
+        ]),
+        widget(9, "Retraining decisions", 60, "Sum", [
             ["MLOpsPlatform/Retraining", "RetrainingStarted", *retraining, {"label": "started"}],
             ["MLOpsPlatform/Retraining", "RetrainingFailed", *retraining,
              {"label": "failed to start"}],
@@ -669,7 +689,7 @@ def test_dashboard_of_a_model_with_every_signal(plan: Plan) -> None:
              {"label": "promotion failed"}],
             [{"expression": skipped, "label": "skipped:", "id": "skipped"}],
         ]),
-        widget(7, f"Training pipeline {PIPELINE}", 60, "Sum", [
+        widget(10, f"Training pipeline {PIPELINE}", 60, "Sum", [
             ["AWS/Sagemaker/ModelBuildingPipeline", "ExecutionStarted", *pipeline,
              {"label": "started"}],
             ["AWS/Sagemaker/ModelBuildingPipeline", "ExecutionSucceeded", *pipeline,
@@ -679,7 +699,7 @@ def test_dashboard_of_a_model_with_every_signal(plan: Plan) -> None:
             ["AWS/Sagemaker/ModelBuildingPipeline", "ExecutionStopped", *pipeline,
              {"label": "stopped"}],
         ]),
-        widget(8, "Endpoint verification", 60, "Maximum", [
+        widget(11, "Endpoint verification", 60, "Maximum", [
             [verifier, "EndpointMismatch", "service", "endpoint-verifier", "endpoint", s,
              {"stat": "Maximum", "label": f"{s} differs from its intended state"}],
             [verifier, "EndpointVerificationError", "service", "endpoint-verifier", "endpoint", s,
@@ -689,7 +709,7 @@ def test_dashboard_of_a_model_with_every_signal(plan: Plan) -> None:
             [verifier, "EndpointVerificationError", "service", "endpoint-verifier", "endpoint", r,
              {"stat": "Sum", "label": f"{r} could not be verified"}],
         ]),
-        widget(9, "Capture proxy", 60, "Sum", [
+        widget(12, "Capture proxy", 60, "Sum", [
             [capture, "Captured", "service", "capture-proxy", "endpoint", s,
              {"label": f"{s} captured"}],
             [capture, "CaptureFailed", "service", "capture-proxy", "endpoint", s,
@@ -699,7 +719,7 @@ def test_dashboard_of_a_model_with_every_signal(plan: Plan) -> None:
             [capture, "InvokeFailed", "service", "capture-proxy", "endpoint", s,
              {"label": f"{s} invocation failed"}],
         ]),
-        *platform_widgets(10),
+        *platform_widgets(13),
     ]}  # fmt: skip
 
 
@@ -797,6 +817,11 @@ def test_every_widget_and_alarm_names_a_metric_the_catalog_has(plan: Plan) -> No
         ("MLOpsPlatform/Drift", "RowsChecked"),
         ("MLOpsPlatform/Drift", "MalformedLines"),
         ("MLOpsPlatform/Drift", "SchemaMismatch"),
+        ("MLOpsPlatform/Quality", "Accuracy"),
+        ("MLOpsPlatform/Quality", "F1"),
+        ("MLOpsPlatform/Quality", "RocAuc"),
+        ("MLOpsPlatform/Quality", "LabelCoverage"),
+        ("MLOpsPlatform/Quality", "CalibrationError"),
         ("MLOpsPlatform/Retraining", "RetrainingStarted"),
         ("MLOpsPlatform/Retraining", "RetrainingFailed"),
         ("MLOpsPlatform/Retraining", "RetrainingSkipped"),
@@ -852,6 +877,7 @@ SETTINGS: dict[str, ModuleType] = {
     metric_catalog.RETRAIN_TRIGGER.handler: retrain_settings,
     metric_catalog.ENDPOINT_VERIFIER.handler: verifier_settings,
     metric_catalog.CAPTURE_PROXY.handler: capture_settings,
+    metric_catalog.QUALITY_CHECK.handler: drift_settings,
 }
 VARIABLE = "<variable>"
 
@@ -920,14 +946,15 @@ def test_the_handler_puts_its_metrics_in_its_namespace_with_its_service(emitter:
     """Powertools reads the namespace and service from the environment (set by the component
     to the settings' values, checked below over the shipped plans), falling back to them."""
     found = Emissions(emitter)
+    prefix = emitter.settings_prefix
     assert found.module_assignment("NAMESPACE") == (
-        "os.environ.get(settings.ENV_METRICS_NAMESPACE, settings.METRICS_NAMESPACE)"
+        f"os.environ.get(settings.ENV_METRICS_NAMESPACE, settings.{prefix}METRICS_NAMESPACE)"
     )
     assert found.module_assignment("SERVICE") == (
-        "os.environ.get(settings.ENV_SERVICE_NAME, settings.SERVICE_NAME)"
+        f"os.environ.get(settings.ENV_SERVICE_NAME, settings.{prefix}SERVICE_NAME)"
     )
-    assert emitter.namespace == found.settings.METRICS_NAMESPACE
-    assert emitter.service == found.settings.SERVICE_NAME
+    assert emitter.namespace == getattr(found.settings, f"{prefix}METRICS_NAMESPACE")
+    assert emitter.service == getattr(found.settings, f"{prefix}SERVICE_NAME")
     # Every Metrics/EphemeralMetrics of the module gets that namespace and service (Powertools
     # then adds `service` to each metric as a default dimension).
     constructed = [
@@ -1128,6 +1155,16 @@ def test_on_dev_the_model_is_watched_through_its_real_endpoint_pipeline_and_chec
     assert all(f'"{name}"' in graphs for name in functions | queues)
 
 
+DEV_QUALITY = QualitySignals(
+    endpoint="mlops-platform-dev-churn",
+    problem="classification",
+    sensitive_attribute=None,
+    period=86400,
+    thresholds={"Accuracy": 0.7, "LabelCoverage": 0.2},
+)
+"""dev's quality monitor of churn (stacks/Pulumi.dev.yaml), as the dashboard sees it."""
+
+
 def test_model_signals_from_the_config_and_the_built_names() -> None:
     values = dict(load_stack_config(PROJECT_DIR, "dev").values)
     cfg = load_platform_config(values, "dev", str(PROJECT_DIR / "stacks"))
@@ -1140,12 +1177,17 @@ def test_model_signals_from_the_config_and_the_built_names() -> None:
             serverless_endpoints=["mlops-platform-dev-churn"],
             pipeline="mlops-platform-dev-churn",
             drift_monitored=True,
+            quality=[DEV_QUALITY],
         )
     }
     # Without inference or training built, the model is still watched for what it has.
     assert model_signals(cfg, {}, {}) == {
         "churn": ModelSignals(
-            endpoints=[], serverless_endpoints=[], pipeline=None, drift_monitored=True
+            endpoints=[],
+            serverless_endpoints=[],
+            pipeline=None,
+            drift_monitored=True,
+            quality=[DEV_QUALITY],
         )
     }
 

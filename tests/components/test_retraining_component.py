@@ -108,12 +108,18 @@ def test_function_is_hardened_and_configured_from_the_stack(
         "POWERTOOLS_METRICS_NAMESPACE": "MLOpsPlatform/Retraining",
         "POWERTOOLS_SERVICE_NAME": "retrain-trigger",
     }
-    # Serverless (dev) endpoints are alarmed too: the latency alarm of each endpoint retrains.
+    # Serverless (dev) endpoints are alarmed too: the latency alarm of each endpoint retrains,
+    # and so does the alarm of the model's own latency objective (`latencyObjectiveP99Ms`), and
+    # each of its quality alarms (components/quality.py).
     assert models == {
         "churn": {
             "pipeline": f"mlops-platform-{stack}-churn-training",
             "dataUri": f"s3://{bucket(plan, 'curated')}/churn/training/",
-            "alarms": [f"mlops-platform-{stack}-churn-model-latency"],
+            "alarms": [
+                f"mlops-platform-{stack}-churn-latency-objective",
+                f"mlops-platform-{stack}-churn-model-latency",
+                *(f"mlops-platform-{stack}-quality-{part}" for part in QUALITY_ALARMS[stack]),
+            ],
             "packageGroup": f"mlops-platform-{stack}-churn",
         }
     }
@@ -123,6 +129,28 @@ def test_function_is_hardened_and_configured_from_the_stack(
     assert invoke["destinationConfig"]["onFailure"]["destination"].endswith(
         f"mlops-platform-{stack}-retraining-dlq"
     )
+
+
+QUALITY_ALARMS = {
+    # Each stack's quality alarms of churn (`quality.monitors[].alarms`), sorted by name:
+    # `<model>-<endpoint without project and stack>-<metric>`.
+    "dev": ["churn-churn-accuracy", "churn-churn-label-coverage"],
+    "staging": [
+        "churn-churn-accuracy",
+        "churn-churn-calibration-error",
+        "churn-churn-label-coverage",
+        "churn-churn-roc-auc",
+    ],
+    "prod": [
+        "churn-churn-accuracy",
+        "churn-churn-calibration-error",
+        "churn-churn-f1",
+        "churn-churn-label-coverage",
+        "churn-churn-roc-auc",
+        "churn-k8s-churn-accuracy",
+        "churn-k8s-churn-roc-auc",
+    ],
+}
 
 
 def test_routes_watch_drift_requests_alarms_and_approvals(plans: dict[str, Plan]) -> None:
@@ -146,7 +174,11 @@ def test_routes_watch_drift_requests_alarms_and_approvals(plans: dict[str, Plan]
         "source": ["aws.cloudwatch"],
         "detail-type": ["CloudWatch Alarm State Change"],
         "detail": {
-            "alarmName": ["mlops-platform-prod-churn-model-latency"],
+            "alarmName": [
+                "mlops-platform-prod-churn-latency-objective",
+                "mlops-platform-prod-churn-model-latency",
+                *(f"mlops-platform-prod-quality-{part}" for part in QUALITY_ALARMS["prod"]),
+            ],
             "state": {"value": ["ALARM"]},
         },
     }

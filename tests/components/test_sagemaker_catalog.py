@@ -230,6 +230,8 @@ values = dict(load_stack_config(PROJECT_DIR, "dev").values)
 values["mlops-platform:training"] = json.dumps({"enabled": True, "pipelines": [{
     "model": "churn", "framework": "sklearn", "frameworkVersion": "1.2-1", "target": "y",
     "columns": [{"name": "x", "type": "numeric"}], "metric": {"threshold": 0.7}}]})
+# dev's quality monitor segments by a column this pipeline does not have.
+values["mlops-platform:quality"] = json.dumps({"enabled": False})
 start = time.perf_counter()
 load_platform_config(values, "dev", "/no-such-repository/stacks")  # entry point not looked for
 print(json.dumps({"seconds": time.perf_counter() - start,

@@ -139,6 +139,7 @@ DISABLED = {
         "featureStore",
         "modelRegistry",
         "drift",
+        "quality",
         "training",
         "inference",
         "retraining",
@@ -167,6 +168,7 @@ COMPONENTS = {
     "mlops:notifications:EventRoute": 8,
     "mlops:notifications:PlatformEventBus": 1,
     "mlops:drift:DriftMonitor": 1,
+    "mlops:quality:QualityMonitor": 1,
     "mlops:training:TrainingPipelines": 1,
     "mlops:inference:SageMakerEndpoints": 1,
     "mlops:retraining:RetrainingTrigger": 1,
@@ -227,7 +229,8 @@ def test_cli_writes_resources_json_and_prints_the_summary(tmp_path: Path) -> Non
     # Plus retraining's 32: the component, its four event routes (drift, requests, alarms,
     # approvals) and the 27 resources below them (11 direct: queue, table, role, policy, log
     # group, function, its async configuration and one permission per route; 4 under each).
-    # That is dev with cost and monitoring off (196); the shipped dev has both, adding 42:
+    # Plus inference's latency objective alarm (churn's `latencyObjectiveP99Ms`): one.
+    # That is dev with cost and monitoring off (197); the shipped dev has both, adding 42:
     # - cost's 14: the component and 13 resources: the monthly budget, the guardrail's budget
     #   action, deny policy, role and role policy, the anomaly monitor and its subscription,
     #   and six cost-allocation tags (Project, Environment, CostCenter, Owner, ManagedBy,
@@ -238,7 +241,12 @@ def test_cli_writes_resources_json_and_prints_the_summary(tmp_path: Path) -> Non
     #   capture proxy, verifier, retraining trigger) and one alarm per dead-letter queue (12:
     #   drift, inference, its two verification routes, registry approvals, retraining's own and
     #   its four routes', training's and its failure route's).
-    assert document["resourceCount"] == len(document["resources"]) == 196 + 14 + 28
+    # Plus quality's 12 (the component and 11 resources: queue, role, role policy, log group,
+    # function, its async configuration, scheduler role and policy, churn's schedule and its
+    # two alarms, accuracy and label coverage) and monitoring's 3 for it (the check's errors and
+    # throttles, its queue); and the training pipeline's 4 more engine modules it uploads
+    # (mlops_drift's quality, groundtruth, accumulate and fairness).
+    assert document["resourceCount"] == len(document["resources"]) == 197 + 14 + 28 + 12 + 3 + 4
     fields = {
         "urn", "type", "name", "parent", "inputs", "protect", "retainOnDelete", "aliases",
         "dependencies", "provider",
@@ -249,24 +257,28 @@ def test_cli_writes_resources_json_and_prints_the_summary(tmp_path: Path) -> Non
     assert "mlops:security:PlatformKey platform  [2 direct, 2 total]" in out
     assert re.search(r"^  aws:kms/key:Key +1$", out, re.MULTILINE)
     assert re.search(r"^  aws:s3/bucket:Bucket +7$", out, re.MULTILINE)
-    # The endpoint's three rollback alarms (inference) and monitoring's 25 metric alarms.
-    assert re.search(r"^  aws:cloudwatch/metricAlarm:MetricAlarm +28$", out, re.MULTILINE)
+    # The endpoint's three rollback alarms and its latency objective's (inference), quality's
+    # two, and monitoring's 28 metric alarms.
+    assert re.search(r"^  aws:cloudwatch/metricAlarm:MetricAlarm +34$", out, re.MULTILINE)
     assert re.search(r"^  aws:cloudwatch/compositeAlarm:CompositeAlarm +1$", out, re.MULTILINE)
     assert re.search(r"^  aws:cloudwatch/dashboard:Dashboard +1$", out, re.MULTILINE)
     assert re.search(r"^  aws:costexplorer/costAllocationTag:CostAllocationTag +6$", out, re.M)
-    # The ten roles with cost off, and the guardrail's.
-    assert re.search(r"^  aws:iam/role:Role +11$", out, re.MULTILINE)
-    # 108 + inference's 36 (35 below it, plus the layer it used to own) + retraining's 27 (171
-    # with cost and monitoring off) + cost's 13 + monitoring's 27
-    assert re.search(r"^  total +211$", out, re.MULTILINE)
+    # The twelve roles with cost off (quality's two included), and the guardrail's.
+    assert re.search(r"^  aws:iam/role:Role +13$", out, re.MULTILINE)
+    # 108 + inference's 37 (35 below it, its latency objective's alarm, plus the layer it used
+    # to own) + retraining's 27 + training's 4 more engine modules + quality's 11 (187 with cost
+    # and monitoring off) + cost's 13 + monitoring's 30
+    assert re.search(r"^  total +230$", out, re.MULTILINE)
     assert "mlops:storage:DataLake lake  [2 direct, 57 total]" in out
     assert "mlops:features:FeatureStore features  [3 direct, 3 total]" in out
     assert "mlops:registry:ModelRegistry registry  [3 direct, 7 total]" in out
-    assert "mlops:training:TrainingPipelines training  [20 direct, 24 total]" in out
-    assert "mlops:inference:SageMakerEndpoints inference  [27 direct, 35 total]" in out
+    assert "mlops:training:TrainingPipelines training  [24 direct, 28 total]" in out
+    # Its latency objective's alarm (churn's `latencyObjectiveP99Ms`) is the 28th.
+    assert "mlops:inference:SageMakerEndpoints inference  [28 direct, 36 total]" in out
     assert "mlops:retraining:RetrainingTrigger retraining  [11 direct, 27 total]" in out
     assert "mlops:cost:CostControls cost  [13 direct, 13 total]" in out
-    assert "mlops:monitoring:PlatformMonitoring monitoring  [27 direct, 27 total]" in out
+    assert "mlops:monitoring:PlatformMonitoring monitoring  [30 direct, 30 total]" in out
+    assert "mlops:quality:QualityMonitor quality  [11 direct, 11 total]" in out
     # The shared layer sits at the top of the tree, under no component.
     assert re.search(r"^[├└]─ aws:lambda/layerVersion:LayerVersion powertools-layer$", out, re.M)
     assert re.search(r"^    customer-features +mlops-platform-dev-customer-features$", out, re.M)

@@ -162,6 +162,29 @@ def test_a_flush_spanning_two_hours_writes_one_object_per_hour(
     assert found == {"2026/11/27/10": ("000001", ids[:2]), "2026/11/27/11": ("000002", ids[2:])}
 
 
+def test_a_callers_inference_id_is_the_records_event_id_and_inference_id(
+    start: Callable[..., Running], store: Store
+) -> None:
+    # GIVEN one invocation named by its caller and one not
+    running = start()
+    _, _, named = running.invoke(b"1,2", **{"X-Inference-Id": "order-42:2026.11.27_a"})
+    _, _, unnamed = running.invoke(b"3,4")
+    running.sidecar.capture.flush()
+    # WHEN the records are read back
+    records = [
+        json.loads(line)["eventMetadata"]
+        for body in store.objects().values()
+        for line in body.splitlines()
+    ]
+    # THEN the named one carries the caller's id as eventId and inferenceId (as SageMaker
+    # records InvokeEndpoint's InferenceId), the other its made-up eventId only
+    assert [{k: v for k, v in r.items() if k != "inferenceTime"} for r in records] == [
+        {"eventId": "order-42:2026.11.27_a", "inferenceId": "order-42:2026.11.27_a"},
+        {"eventId": unnamed["X-Inference-Id"]},
+    ]
+    assert named["X-Inference-Id"] == "order-42:2026.11.27_a"
+
+
 # ---- sampling -----------------------------------------------------------------------------------
 
 

@@ -9,7 +9,9 @@ import time
 import uuid
 from collections.abc import Callable
 
+import capture_format
 import pytest
+from serving_sidecar import settings
 
 from tests.serving_sidecar.conftest import Answer, FakeModel, Running, Seen, read_json
 
@@ -120,6 +122,16 @@ def test_a_valid_inference_id_is_used_and_echoed(start: Callable[..., Running]) 
     running = start()
     _, _, headers = running.invoke(b"1,2", **{"X-Inference-Id": "order-42:2026.11.27_a"})
     assert headers["X-Inference-Id"] == "order-42:2026.11.27_a"
+
+
+def test_the_sidecar_and_the_capture_proxy_accept_the_same_inference_ids() -> None:
+    """One header name and one rule on every capture path (`capture_format`, which the sidecar
+    imports; its settings module imports nothing, so it names the header itself)."""
+    assert settings.INFERENCE_ID_HEADER == capture_format.INFERENCE_ID_HEADER
+    for good in ("a", "order-42:2026.11.27_a", "A" * 64, str(uuid.uuid4())):
+        assert capture_format.valid_inference_id(good)
+    for bad in ("", "a" * 65, "has space", "slash/no", "ünïcode", "tab\t", "new\nline"):
+        assert not capture_format.valid_inference_id(bad)
 
 
 def test_without_an_inference_id_a_uuid4_is_made(start: Callable[..., Running]) -> None:

@@ -70,11 +70,14 @@ class CaptureBuffer:
         received: datetime,
         request: tuple[str | None, bytes],
         response: tuple[str | None, bytes],
+        *,
+        inference_id: str | None = None,
     ) -> Outcome:
-        """Capture one successful invocation (content type and body of each side)."""
+        """Capture one successful invocation (content type and body of each side);
+        `inference_id`, the id the caller gave, becomes the record's `inferenceId`."""
         outcome: Outcome
         try:
-            outcome = self._offer(event_id, received, request, response)
+            outcome = self._offer(event_id, received, request, response, inference_id)
         except Exception:
             logger.exception("capture record not built", extra={"event_id": event_id})
             outcome = "failed"
@@ -88,10 +91,11 @@ class CaptureBuffer:
         received: datetime,
         request: tuple[str | None, bytes],
         response: tuple[str | None, bytes],
+        inference_id: str | None,
     ) -> Outcome:
         if not sampled(event_id, self._config.sampling_percent):
             return "not_sampled"
-        data = capture_record(event_id, received, *request, *response)
+        data = capture_record(event_id, received, *request, *response, inference_id=inference_id)
         if len(data) > settings.MAX_RECORD_BYTES:
             logger.warning(
                 "capture record over the size limit; not captured",

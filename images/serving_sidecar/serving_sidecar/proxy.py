@@ -15,7 +15,6 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import re
 import signal
 import sys
 import threading
@@ -28,6 +27,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from capture_format import INFERENCE_ID_RULE, valid_inference_id
 from prometheus_client import MetricsHandler
 
 from serving_sidecar import logs, settings
@@ -37,8 +37,9 @@ from serving_sidecar.metrics import Metrics
 
 logger = logging.getLogger("serving_sidecar.proxy")
 
-_INFERENCE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-_INFERENCE_ID_RULE = "1 to 64 characters of A-Z a-z 0-9 . _ : -"
+# What a served invocation leaves to capture: its eventId, the caller's inference id (or None),
+# and the content type and body of the request and of the answer.
+_Captured = tuple[str, str | None, tuple[str | None, bytes], tuple[str | None, bytes]]
 # Each path and the one method it answers.
 _ROUTES = {"/invocations": "POST", "/ping": "GET", "/healthz": "GET"}
 # How long an idle keep-alive connection is held before the sidecar closes it.
@@ -242,7 +243,7 @@ class Sidecar:
             self._in_flight += 1
         self.metrics.in_flight.inc()
         status = 500
-        captured: tuple[str, tuple[str | None, bytes], tuple[str | None, bytes]] | None = None
+        captured: _Captured | None = None
         try:
             status, captured = self._invocation(handler)
         except (ConnectionError, TimeoutError):
@@ -257,24 +258,22 @@ class Sidecar:
         # so that a shutdown flushes only once every answered invocation is in the buffer.
         try:
             if captured is not None:
-                event_id, request, response = captured
-                self.capture.offer(event_id, received, request, response)
+                event_id, inference_id, request, response = captured
+                self.capture.offer(event_id, received, request, response, inference_id=inference_id)
         finally:
             with self._idle:
                 self._in_flight -= 1
                 self._idle.notify_all()
 
-    def _invocation(
-        self, handler: _Handler
-    ) -> tuple[int, tuple[str, tuple[str | None, bytes], tuple[str | None, bytes]] | None]:
+    def _invocation(self, handler: _Handler) -> tuple[int, _Captured | None]:
         given = handler.headers.get(settings.INFERENCE_ID_HEADER)
         try:
-            if given is not None and not _INFERENCE_ID.fullmatch(given):
+            if given is not None and not valid_inference_id(given):
                 shown = given if len(given) <= 80 else given[:80] + "..."
                 raise _Error(
                     400,
                     f"header {settings.INFERENCE_ID_HEADER}={shown!r} is not accepted: give "
-                    f"{_INFERENCE_ID_RULE}, or leave it out and the sidecar makes one",
+                    f"{INFERENCE_ID_RULE}, or leave it out and the sidecar makes one",
                 )
             event_id = given if given is not None else str(uuid.uuid4())
             echo = {settings.INFERENCE_ID_HEADER: event_id}
@@ -297,7 +296,7 @@ class Sidecar:
             return error.status, None
         handler.send_answer(status, answer, answer_type, echo)
         if 200 <= status < 300:
-            return status, (event_id, (content_type, body), (answer_type, answer))
+            return status, (event_id, given, (content_type, body), (answer_type, answer))
         logger.info(
             "model answered an error; not captured", extra={"event_id": event_id, "status": status}
         )

@@ -81,7 +81,9 @@ MAX_RECORD_BYTES = 1024 * 1024
 MAX_REQUEST_BYTES = 6 * 1024 * 1024
 """Largest invocation body accepted (SageMaker's real-time payload limit); larger is a 413."""
 INFERENCE_ID_HEADER = "X-Inference-Id"
-"""Request header naming the invocation (its capture eventId); echoed on every answer."""
+"""Request header naming the invocation (its capture eventId and inferenceId); echoed on every
+answer. The same name and rule as the capture proxy's (`capture_format.INFERENCE_ID_HEADER`,
+`INFERENCE_ID_PATTERN`; a test holds the two names equal, as this module imports nothing)."""
 
 # ---- metrics (Prometheus, on METRICS_PORT) -----------------------------------------------------
 METRIC_REQUESTS = "mlops_inference_requests_total"

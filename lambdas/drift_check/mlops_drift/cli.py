@@ -4,10 +4,19 @@
         [--categorical COL,...] [--output-column COL[,COL]] [--bins N]
     mlops drift check --baseline baseline.json --capture PATH --out report.json \\
         [--html report.html] [--thresholds JSON] [--critical COL,...] [--min-rows N]
+    mlops quality check --baseline baseline.json --capture PATH --labels PATH \\
+        --out report.json [--problem classification|regression] [--segment COL] \\
+        [--sensitive COL] [--threshold X] [--positive-label L] [--min-group-size N]
 
 Exit codes, so CI can gate on them: 0 no drift, 1 drift detected, 2 bad input (unreadable or
 invalid baseline, dataset or thresholds, missing path, capture that does not match the
 baseline) with one message on stderr, 3 insufficient data (no verdict).
+
+`mlops quality check` (model quality from capture joined with ground truth, see
+`mlops_drift.quality`): 0 the check ran (the report is written), 2 bad input (unreadable or
+invalid baseline, missing path, a column not in the baseline, a bad option) with one line on
+stderr and no report, 3 no labelled predictions (the report is still written, with the
+reason).
 """
 
 from __future__ import annotations
@@ -178,12 +187,13 @@ def _thresholds(value: str | None, baseline: Baseline) -> tuple[Thresholds, dict
     return defaults, overrides
 
 
-def capture_files(path: Path) -> list[Path]:
-    """A capture file, or every capture file under a folder (recursively, sorted)."""
+def capture_files(path: Path, what: str = "capture") -> list[Path]:
+    """A capture (or ground-truth) file, or every such file under a folder (recursively,
+    sorted)."""
     if path.is_file():
         return [path]
     if not path.is_dir():
-        raise CliError(f"capture {path}: no such file or folder")
+        raise CliError(f"{what} {path}: no such file or folder")
     files = []
     for candidate in sorted(path.rglob("*")):
         name = candidate.name
@@ -194,7 +204,7 @@ def capture_files(path: Path) -> list[Path]:
     return files
 
 
-def _streams(files: Sequence[Path]) -> Iterator[tuple[str, BinaryReadable]]:
+def _streams(files: Sequence[Path], what: str = "capture") -> Iterator[tuple[str, BinaryReadable]]:
     """Each file opened only when the reader gets to it (gzip by extension), then closed."""
     for path in files:
         with ExitStack() as stack:
@@ -203,7 +213,7 @@ def _streams(files: Sequence[Path]) -> Iterator[tuple[str, BinaryReadable]]:
                     gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")  # noqa: SIM115 (entered on the stack)
                 )
             except OSError as exc:
-                raise CliError(f"capture {path}: cannot read it: {exc.strerror or exc}") from None
+                raise CliError(f"{what} {path}: cannot read it: {exc.strerror or exc}") from None
             yield str(path), stream
 
 
@@ -307,6 +317,96 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_DRIFT if report["drift"] else EXIT_OK
 
 
+# ---- quality ----------------------------------------------------------------------------------
+
+
+def _quality(args: argparse.Namespace) -> int:
+    from mlops_drift.quality import QualityInputError, check_quality  # noqa: PLC0415
+
+    baseline = _load_baseline(Path(args.baseline))
+    if args.min_group_size < 1:
+        raise CliError(f"--min-group-size must be at least 1, got {args.min_group_size}")
+    if not 0.0 <= args.threshold <= 1.0:
+        raise CliError(f"--threshold must be in [0, 1], got {args.threshold}")
+    capture, labels = Path(args.capture), Path(args.labels)
+    capture_list = capture_files(capture)
+    label_list = capture_files(labels, "labels")
+    out = Path(args.out)
+    try:
+        report = check_quality(
+            baseline,
+            _streams(capture_list),
+            _streams(label_list, "labels"),
+            problem=args.problem,
+            threshold=args.threshold,
+            positive_label=args.positive_label,
+            segment=args.segment,
+            sensitive=args.sensitive,
+            min_group_size=args.min_group_size,
+        )
+    except QualityInputError as exc:
+        raise CliError(str(exc)) from None
+    document = report.to_json()
+    document["context"] = {
+        "baseline": args.baseline,
+        "capture": str(capture),
+        "capture_files": len(capture_list),
+        "labels": str(labels),
+        "label_files": len(label_list),
+    }
+    _write(out, _json_bytes(document))
+    if report.status == "no_labels":
+        print(f"{report.reason} -> {out}")
+        return EXIT_INSUFFICIENT
+    print(f"quality checked: {report.reason} -> {out}")
+    return EXIT_OK
+
+
+def _quality_parser(commands: Any) -> None:
+    quality = commands.add_parser("quality", help="model quality from capture and ground truth")
+    actions = quality.add_subparsers(dest="action", required=True, metavar="ACTION")
+    run = actions.add_parser(
+        "check",
+        help="join captured predictions with ground truth and measure the model",
+        description="Read SageMaker data capture and ground truth (each a file, or every "
+        "*.jsonl, *.jsonl.gz and extensionless file under a folder), join them by eventId and "
+        "write the quality report. Exit 0 the check ran, 2 bad input, 3 no labelled "
+        "predictions (the report is still written).",
+    )
+    run.add_argument("--baseline", required=True, metavar="PATH", help="baseline JSON")
+    run.add_argument("--capture", required=True, metavar="PATH", help="capture file or folder")
+    run.add_argument("--labels", required=True, metavar="PATH", help="ground truth file or folder")
+    run.add_argument("--out", required=True, metavar="PATH", help="report JSON to write")
+    run.add_argument(
+        "--problem",
+        choices=("classification", "regression"),
+        default="classification",
+        help="the model's problem (default classification)",
+    )
+    run.add_argument("--segment", metavar="COL", help="input feature to report metrics by")
+    run.add_argument(
+        "--sensitive", metavar="COL", help="input feature to measure group fairness over"
+    )
+    run.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        metavar="X",
+        help="a score >= X predicts the positive class (default 0.5)",
+    )
+    run.add_argument(
+        "--positive-label", metavar="L", help="the positive class's label (default 1/true)"
+    )
+    run.add_argument(
+        "--min-group-size",
+        type=int,
+        default=30,
+        metavar="N",
+        help="fewest predictions for a group in the fairness differences (default 30)",
+    )
+    run.set_defaults(run=_quality)
+
+
 # ---- the parser -------------------------------------------------------------------------------
 
 
@@ -378,6 +478,7 @@ def _parser() -> argparse.ArgumentParser:
         help="fewest records for a verdict (default 100)",
     )
     run.set_defaults(run=_check)
+    _quality_parser(commands)
     return parser
 
 

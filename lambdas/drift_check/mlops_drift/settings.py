@@ -51,3 +51,55 @@ def capture_prefix(endpoint: str) -> str:
 def report_prefix(model: str, window_end: str) -> str:
     """Key prefix of one check's report (window end as `YYYY-MM-DDTHH-MM-SSZ`)."""
     return f"{REPORTS_PREFIX}/{model}/{window_end}/"
+
+
+# ---- quality and fairness checks (quality_handler.py, components/quality.py) ------------------
+QUALITY_ENV_CAPTURE_BUCKET = "QUALITY_CAPTURE_BUCKET"
+"""Bucket holding the capture (predictions) and `groundtruth/` (labels)."""
+QUALITY_ENV_BASELINE_BUCKET = "QUALITY_BASELINE_BUCKET"
+"""Bucket holding the baselines (the model-artifact bucket): they name the input features."""
+QUALITY_ENV_REPORTS_BUCKET = "QUALITY_REPORTS_BUCKET"
+"""Bucket receiving the quality reports."""
+QUALITY_ENV_SPILL_DIR = "QUALITY_SPILL_DIR"
+"""Local directory the join spills to (default `/tmp/quality`; Lambda's ephemeral storage)."""
+
+QUALITY_METRICS_NAMESPACE = "MLOpsPlatform/Quality"
+QUALITY_SERVICE_NAME = "quality-check"
+QUALITY_DIMENSIONS = ("Model", "Endpoint")
+"""Dimensions every quality metric carries (besides Powertools' `service`); per-segment and
+fairness metrics add the engine's own (`Segment`, `SensitiveAttribute`)."""
+QUALITY_METRICS = (
+    "Accuracy",
+    "Precision",
+    "Recall",
+    "F1",
+    "RocAuc",
+    "CalibrationError",
+    "Mae",
+    "Rmse",
+    "R2",
+    "LabelCoverage",
+    "PositiveRate",
+    "DemographicParityDifference",
+    "DisparateImpact",
+    "TprDifference",
+    "FprDifference",
+)
+"""The engine's metric names (`mlops_drift.quality`)."""
+
+GROUNDTRUTH_PREFIX = "groundtruth"
+"""Labels: s3://<capture bucket>/groundtruth/<endpoint>/YYYY/MM/DD/HH/<file>.jsonl, the hour
+the label was uploaded (SageMaker Model Monitor's ground-truth layout)."""
+QUALITY_REPORTS_PREFIX = "quality"
+"""Reports: s3://<reports bucket>/quality/<model>/<endpoint>/<window end: YYYY/MM/DD/HH>/
+report.json."""
+
+
+def groundtruth_prefix(endpoint: str) -> str:
+    """Key prefix of an endpoint's ground-truth labels."""
+    return f"{GROUNDTRUTH_PREFIX}/{endpoint}/"
+
+
+def quality_report_key(model: str, endpoint: str, window_end_path: str) -> str:
+    """Key of one quality check's report; `window_end_path` is the end as `YYYY/MM/DD/HH`."""
+    return f"{QUALITY_REPORTS_PREFIX}/{model}/{endpoint}/{window_end_path}/report.json"
