@@ -1203,6 +1203,18 @@ class QualityAlarms(_Section):
     )
 
 
+class SensitiveFrom(_Section):
+    """Where a sensitive attribute the capture does not carry is read: a feature group's online
+    store, by a record identifier the capture does carry."""
+
+    feature_group: FeatureGroupName = Field(
+        description="A feature group of featureStore.featureGroups, with its online store on."
+    )
+    record_identifier_column: FeatureName = Field(
+        description="The model's input feature holding the feature group's record identifier."
+    )
+
+
 class QualityMonitorSpec(_Section):
     """One model's predictions, joined with the labels that arrived, checked on a schedule."""
 
@@ -1224,7 +1236,13 @@ class QualityMonitorSpec(_Section):
         default=None, description="Input feature whose values split the metrics; none."
     )
     sensitive_attribute: FeatureName | None = Field(
-        default=None, description="Input feature the fairness metrics compare groups of; none."
+        default=None,
+        description="The attribute the fairness metrics compare groups of: an input feature, or "
+        "a feature of `sensitiveFrom`'s feature group; none.",
+    )
+    sensitive_from: SensitiveFrom | None = Field(
+        default=None,
+        description="Read sensitiveAttribute from the feature store, not the capture; none.",
     )
     min_group_size: Annotated[int, Ge(1), Le(1_000_000)] = Field(
         default=30, description="Smaller segments and groups are reported as too small to judge."
@@ -1574,6 +1592,15 @@ def _problem_from_error(
             accepted="one of the keys " + ", ".join(keys),
         )
     path, accepted = _locate(loc)
+    if kind == "cluster_mode":
+        # The cluster's own validator refuses it; the key at fault is its `mode`.
+        mode = value.get("mode", _ABSENT) if isinstance(value, Mapping) else _ABSENT
+        return ConfigProblem(
+            key=f"{path}.mode",
+            value=MISSING if mode is _ABSENT else _show(mode),
+            problem=error["msg"],
+            accepted=accepted or error["msg"],
+        )
     if kind == "missing":
         return ConfigProblem(
             key=path,
@@ -2046,9 +2073,11 @@ def _quality_checks(cfg: PlatformConfig) -> list[ConfigProblem]:
         columns = {
             c.name for p in cfg.training.pipelines if p.model == monitor.model for c in p.columns
         }
+        source = monitor.sensitive_from
         for key, column in (
             ("segment", monitor.segment),
-            ("sensitiveAttribute", monitor.sensitive_attribute),
+            ("sensitiveAttribute", None if source else monitor.sensitive_attribute),
+            ("sensitiveFrom.recordIdentifierColumn", source and source.record_identifier_column),
         ):
             # The model's training pipeline names its input features; without one the check
             # finds out from the baseline when it runs.
@@ -2062,6 +2091,8 @@ def _quality_checks(cfg: PlatformConfig) -> list[ConfigProblem]:
                         "one of " + ", ".join(sorted(columns)),
                     )
                 )
+        if source is not None:
+            problems.extend(_sensitive_source_problems(cfg, at, monitor, source))
         alarms = monitor.alarms.model_dump(by_alias=True, exclude_none=True)
         wrong = REGRESSION_ALARMS if monitor.problem == "classification" else CLASSIFICATION_ALARMS
         for key in wrong:
@@ -2105,6 +2136,57 @@ def _quality_checks(cfg: PlatformConfig) -> list[ConfigProblem]:
                         "problem: classification, or this alarm unset",
                     )
                 )
+    return problems
+
+
+def _sensitive_source_problems(
+    cfg: PlatformConfig, at: str, monitor: QualityMonitorSpec, source: SensitiveFrom
+) -> list[ConfigProblem]:
+    """The feature group exists, serves online, and holds the attribute."""
+    groups = {g.name: g for g in cfg.feature_store.feature_groups if cfg.feature_store.enabled}
+    group = groups.get(source.feature_group)
+    if group is None:
+        return [
+            _problem(
+                f"{at}.sensitiveFrom.featureGroup",
+                source.feature_group,
+                "not a feature group of featureStore.featureGroups",
+                "one of "
+                + (
+                    ", ".join(sorted(groups))
+                    or "(no feature groups, or the feature store disabled)"
+                ),
+            )
+        ]
+    problems: list[ConfigProblem] = []
+    if not group.online_store.enabled:
+        problems.append(
+            _problem(
+                f"{at}.sensitiveFrom.featureGroup",
+                source.feature_group,
+                "its online store is off, and the check reads records by identifier from it",
+                "a feature group with onlineStore.enabled: true",
+            )
+        )
+    names = [f.name for f in group.features]
+    if monitor.sensitive_attribute is None:
+        problems.append(
+            _problem(
+                f"{at}.sensitiveAttribute",
+                _ABSENT,
+                "sensitiveFrom names where the attribute is read, and no attribute is named",
+                "a feature of " + source.feature_group,
+            )
+        )
+    elif monitor.sensitive_attribute not in names:
+        problems.append(
+            _problem(
+                f"{at}.sensitiveAttribute",
+                monitor.sensitive_attribute,
+                f"not a feature of feature group {source.feature_group}",
+                "one of " + ", ".join(names),
+            )
+        )
     return problems
 
 

@@ -286,7 +286,8 @@ def guardrail_policy() -> str:
             "Sid": "OverBudgetNoNewSageMakerCompute",
             "Effect": "Deny",
             "Action": DENIED_ACTIONS,
-            # A deny on every resource: the point is that no new compute starts anywhere.
+            # A deny of sagemaker:CreateTrainingJob and the other compute-starting actions on
+            # every resource: the point is that no new compute starts anywhere.
             "Resource": "*",
         }
     )
@@ -297,6 +298,8 @@ def budget_action_policy(
 ) -> str:
     """AWS Budgets attaches and detaches exactly the deny policy, on exactly these roles."""
     return iam.document(
+        # iam:AttachRolePolicy/DetachRolePolicy (permissions management): only the one deny
+        # policy (the iam:PolicyARN condition), only on the named roles.
         iam.allow(
             "AttachTheGuardrail",
             ["iam:AttachRolePolicy", "iam:DetachRolePolicy"],

@@ -510,7 +510,8 @@ def function_policy(
             ["logs:CreateLogStream", "logs:PutLogEvents"],
             [f"{logs}*:log-stream:*"],
         ),
-        # X-Ray's write actions take no resource (AWS cannot scope them).
+        # xray:PutTraceSegments and xray:PutTelemetryRecords take no resource (AWS cannot
+        # scope them).
         iam.allow("WriteTraces", XRAY_ACTIONS, ["*"]),
     ]
     return iam.document(*statements)
@@ -568,12 +569,17 @@ def state_machine_policy(
         ),
         # A Distributed Map runs its batches as child executions of the same state machine.
         iam.allow("RunMapChildren", ["states:StartExecution"], [machine_arn]),
+        # states:DescribeExecution/StopExecution on the children, whose ARNs are
+        # execution:<machine>/<map run>:<id> (parliament's ARN format predates Distributed Map
+        # and reports RESOURCE_MISMATCH; tests/security/test_iam_lint.py accepts it).
         iam.allow(
             "ManageMapChildren",
             ["states:DescribeExecution", "states:StopExecution"],
             [executions_arn],
         ),
-        # CloudWatch Logs delivery and X-Ray actions take no resource (AWS cannot scope them).
+        # logs:CreateLogDelivery and the other vended-log-delivery actions take no resource
+        # (AWS cannot scope them); logs:PutResourcePolicy is part of the policy AWS documents
+        # for Step Functions logging to CloudWatch Logs.
         iam.allow(
             "DeliverLogs",
             [
@@ -588,6 +594,8 @@ def state_machine_policy(
             ],
             ["*"],
         ),
+        # xray:PutTraceSegments, xray:GetSamplingRules and the other X-Ray actions take no
+        # resource (AWS cannot scope them).
         iam.allow(
             "WriteTraces",
             [*XRAY_ACTIONS, "xray:GetSamplingRules", "xray:GetSamplingTargets"],

@@ -1113,7 +1113,8 @@ def model_policy(
             ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
             repository_arns,
         ),
-        # The registry login takes no resource (AWS cannot scope it).
+        # ecr:GetAuthorizationToken, the registry login, takes no resource (AWS cannot scope
+        # it); the token only serves the pull actions above, scoped to named repositories.
         iam.allow("LogInToRegistries", ["ecr:GetAuthorizationToken"], ["*"]),
         iam.allow(
             "ReadModelArtifacts",
@@ -1139,7 +1140,8 @@ def model_policy(
                 f"/aws/sagemaker/Endpoints/{endpoint_name}:*"
             ],
         ),
-        # Metrics take no resource; the namespace condition keeps them to SageMaker's.
+        # cloudwatch:PutMetricData takes no resource; the namespace condition keeps it to
+        # SageMaker's metrics.
         iam.allow(
             "PutEndpointMetrics",
             ["cloudwatch:PutMetricData"],
@@ -1231,7 +1233,8 @@ def proxy_policy(
         iam.allow(
             "WriteLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]
         ),
-        # X-Ray's write actions take no resource: AWS cannot scope them.
+        # xray:PutTraceSegments and xray:PutTelemetryRecords take no resource: AWS cannot
+        # scope them.
         iam.allow("Trace", functions.XRAY_ACTIONS, ["*"]),
         *iam.dead_letter_statements(queue_arn, kms_key_arn, region),
     )
@@ -1287,7 +1290,8 @@ def verifier_policy(
         iam.allow(
             "WriteLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]
         ),
-        # X-Ray's write actions take no resource: AWS cannot scope them.
+        # xray:PutTraceSegments and xray:PutTelemetryRecords take no resource: AWS cannot
+        # scope them.
         iam.allow("Trace", functions.XRAY_ACTIONS, ["*"]),
         *iam.dead_letter_statements(queue_arn, kms_key_arn, region),
     )

@@ -56,6 +56,7 @@ def autoscaling_volume_statements(account_id: str, partition: str) -> list[dict[
     role = {"AWS": f"arn:{partition}:iam::{account_id}:role/{AUTOSCALING_ROLE}"}
     return [
         {
+            # kms:ReEncrypt* and kms:GenerateDataKey*: AWS's required key policy, verbatim.
             "Sid": "AutoScalingUsesPlatformKeyForNodeVolumes",
             "Effect": "Allow",
             "Principal": role,
@@ -99,6 +100,10 @@ def key_policy(account_id: str, region: str, partition: str, eks_nodes: bool = F
                     "Resource": "*",
                 },
                 {
+                    # kms:Encrypt* and the rest: the key policy CloudWatch Logs documents, for
+                    # this account's log groups only. Its ArnLike on the encryption context is
+                    # CloudWatch Logs' own condition; parliament knows neither the context key
+                    # nor that it holds an ARN (UNKNOWN_CONDITION_FOR_ACTION, MISMATCHED_TYPE).
                     "Sid": "CloudWatchLogsEncryptsPlatformLogGroups",
                     "Effect": "Allow",
                     "Principal": {"Service": f"logs.{region}.amazonaws.com"},

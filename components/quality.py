@@ -9,6 +9,9 @@
 - its role, granting exactly what the handler reads and writes (`function_policy`): the capture
   and ground-truth prefixes of the monitored endpoints, the models' baselines, the reports
   under `quality/<model>/`; no `cloudwatch:PutMetricData` (the metrics are EMF, in its logs);
+  with a monitor reading its sensitive attribute from the feature store (`sensitiveFrom`),
+  `sagemaker:BatchGetRecord` on exactly those feature groups and `kms:Decrypt` of the platform
+  key (their online stores' key) through SageMaker;
 - one EventBridge Scheduler schedule per monitor with an explicit retry policy and the
   dead-letter queue, its input the handler's event (`monitor_input`);
 - per monitor, one CloudWatch alarm per configured threshold (`alarm_definitions`) on the
@@ -43,6 +46,7 @@ from components.drift import (
     production_variants,
     scheduler_policy,
 )
+from components.feature_store import feature_group_name
 from components.functions import ARCHITECTURE, LAMBDA_SERVICE, RUNTIME, XRAY_ACTIONS
 from components.naming import NameKind
 from components.platform import PlatformComponent, PlatformContext
@@ -191,6 +195,15 @@ class QualityMonitor(PlatformComponent):
             parent=self,
         )
         monitors = quality.monitors
+        # The feature groups' physical names, as the feature store names them (both derive them
+        # from the config, so no output of the feature store is needed here).
+        groups = sorted(
+            {
+                feature_group_name(ctx, m.sensitive_from.feature_group)
+                for m in monitors
+                if m.sensitive_from is not None
+            }
+        )
         policy = aws.iam.RolePolicy(
             f"{self._name}-role-access",
             role=role.id,
@@ -201,6 +214,7 @@ class QualityMonitor(PlatformComponent):
                 args.kms_key_arn,
                 self._queue.arn,
                 functions.log_group_arn(ctx, function_name),
+                ctx.account_id,
             ).apply(
                 lambda v: function_policy(
                     partition=ctx.partition,
@@ -216,6 +230,11 @@ class QualityMonitor(PlatformComponent):
                         {settings.BASELINE_KEY.format(model=m.model) for m in monitors}
                     ),
                     models=sorted({m.model for m in monitors}),
+                    feature_group_arns=[
+                        f"arn:{ctx.partition}:sagemaker:{ctx.config.region}:{v[6]}:"
+                        f"feature-group/{g}"
+                        for g in groups
+                    ],
                 )
             ),
             opts=self._opts(),
@@ -303,7 +322,13 @@ class QualityMonitor(PlatformComponent):
                 arn=self._function.arn,
                 role_arn=self._scheduler_role.arn,
                 input=monitor_input(
-                    monitor, production_variants(ctx.config, ctx.naming).get(monitor.endpoint)
+                    monitor,
+                    production_variants(ctx.config, ctx.naming).get(monitor.endpoint),
+                    feature_group=(
+                        feature_group_name(ctx, monitor.sensitive_from.feature_group)
+                        if monitor.sensitive_from is not None
+                        else None
+                    ),
                 ),
                 retry_policy=aws.scheduler.ScheduleTargetRetryPolicyArgs(
                     maximum_retry_attempts=SCHEDULE_RETRIES,
@@ -341,10 +366,16 @@ class QualityMonitor(PlatformComponent):
 # ---- inputs and documents (plain functions, tested on their own) ------------------------------
 
 
-def monitor_input(monitor: QualityMonitorSpec, variants: list[str] | None = None) -> str:
+def monitor_input(
+    monitor: QualityMonitorSpec,
+    variants: list[str] | None = None,
+    *,
+    feature_group: str | None = None,
+) -> str:
     """The JSON each schedule sends: the handler's `QualityRequest`. `variants` limits the
     predictions to those variants' capture (a declared endpoint's production variant, never
-    its shadow); None reads every variant of an endpoint the platform does not declare."""
+    its shadow); None reads every variant of an endpoint the platform does not declare.
+    `feature_group` is the physical name of `sensitiveFrom`'s feature group."""
     event: dict[str, Any] = {
         "model": monitor.model,
         "endpoint": monitor.endpoint,
@@ -364,6 +395,12 @@ def monitor_input(monitor: QualityMonitorSpec, variants: list[str] | None = None
         event["segment"] = monitor.segment
     if monitor.sensitive_attribute is not None:
         event["sensitive"] = monitor.sensitive_attribute
+    source = monitor.sensitive_from
+    if source is not None:
+        event["sensitive_from"] = {
+            "feature_group": feature_group or source.feature_group,
+            "record_identifier_column": source.record_identifier_column,
+        }
     if variants is not None:
         event["variants"] = variants
     return json.dumps(event, sort_keys=True)
@@ -445,8 +482,10 @@ def function_policy(
     endpoints: list[str],
     baseline_keys: list[str],
     models: list[str],
+    feature_group_arns: list[str] | None = None,
 ) -> str:
-    """Exactly what the quality handler reads and writes."""
+    """Exactly what the quality handler reads and writes (and, with `feature_group_arns`, the
+    feature groups whose online stores hold a sensitive attribute)."""
     s3 = f"arn:{partition}:s3:::"
     prefixes = [
         p for e in endpoints for p in (settings.capture_prefix(e), settings.groundtruth_prefix(e))
@@ -476,10 +515,32 @@ def function_policy(
             [kms_key_arn],
             Condition={"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
         ),
+        *_feature_store_statements(feature_group_arns or [], kms_key_arn, region),
         *iam.dead_letter_statements(queue_arn, kms_key_arn, region),
         iam.allow(
             "WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]
         ),
-        # X-Ray's write actions take no resource (AWS cannot scope them).
+        # xray:PutTraceSegments and xray:PutTelemetryRecords take no resource (AWS cannot
+        # scope them).
         iam.allow("WriteTraces", XRAY_ACTIONS, ["*"]),
     )
+
+
+def _feature_store_statements(
+    feature_group_arns: list[str], kms_key_arn: str, region: str
+) -> list[dict[str, Any]]:
+    """Read records of the feature groups' online stores: `BatchGetRecord` only (the handler
+    calls nothing else), and decrypting the platform key, which encrypts the online stores
+    (`components/feature_store.py`); the data-plane caller needs `kms:Decrypt` on it, and only
+    through SageMaker."""
+    if not feature_group_arns:
+        return []
+    return [
+        iam.allow("ReadSensitiveAttributes", ["sagemaker:BatchGetRecord"], feature_group_arns),
+        iam.allow(
+            "UsePlatformKeyThroughFeatureStore",
+            ["kms:Decrypt"],
+            [kms_key_arn],
+            Condition={"StringEquals": {"kms:ViaService": f"sagemaker.{region}.amazonaws.com"}},
+        ),
+    ]

@@ -384,7 +384,8 @@ def trigger_policy(
         iam.allow(
             "WriteLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]
         ),
-        # X-Ray's write actions take no resource: AWS cannot scope them.
+        # xray:PutTraceSegments and xray:PutTelemetryRecords take no resource: AWS cannot
+        # scope them.
         iam.allow("Trace", functions.XRAY_ACTIONS, ["*"]),
         *iam.dead_letter_statements(queue_arn, kms_key_arn, region),
     ]

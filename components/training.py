@@ -613,6 +613,7 @@ def execution_policy(inputs: TrainingPipelineInputs, definition: dict[str, Any])
                 f"{sm}:model-package/{inputs.model_package_group}/*",
             ],
         ),
+        # iam:PassRole of this role only, to SageMaker only: the pipeline's steps run as it.
         iam.allow(
             "PassOwnRoleToSageMaker",
             ["iam:PassRole"],
@@ -658,14 +659,16 @@ def execution_policy(inputs: TrainingPipelineInputs, definition: dict[str, Any])
             ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
             sorted({iam.ecr_repository_arn(i, part) for i in _images(definition)}),
         ),
-        # The registry login takes no resource (AWS cannot scope it).
+        # ecr:GetAuthorizationToken, the registry login, takes no resource (AWS cannot scope
+        # it); the token only serves the pull actions above, scoped to named repositories.
         iam.allow("LogInToRegistries", ["ecr:GetAuthorizationToken"], ["*"]),
         iam.allow(
             "WriteJobLogs",
             ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
             [f"arn:{part}:logs:{region}:{account}:log-group:/aws/sagemaker/*"],
         ),
-        # Job metrics take no resource; the namespace condition keeps them to SageMaker's.
+        # cloudwatch:PutMetricData takes no resource; the namespace condition keeps the job
+        # metrics to SageMaker's.
         iam.allow(
             "PutJobMetrics",
             ["cloudwatch:PutMetricData"],

@@ -19,6 +19,11 @@ default encryption is SSE-KMS with the platform key); its metrics are EMF throug
 `MLOpsPlatform/Quality`, with the dimensions `Model` and `Endpoint` (and the metric's own
 `Segment` or `SensitiveAttribute`), where the component's alarms read them. The S3 helpers
 are the drift handler's (`handler.py`), the same layer and archive.
+
+With `sensitive_from`, the sensitive attribute is not a capture column: it is read from a
+feature group's online store (`FeatureStoreLookup`, `BatchGetRecord` in chunks of 100) by the
+record identifier the capture carries in `sensitive_from.record_identifier_column`. A failed
+read fails the run (it lands in the dead-letter queue), never a silently empty fairness.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,6 +43,7 @@ from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from handler import capture_streams, fetch_baseline, list_variants, put_json, variant_prefixes
 from mlops_drift import quality, settings
 from mlops_drift.events import EndpointName, ModelName, ObjectKey, VariantList
@@ -48,6 +54,7 @@ from pydantic import (
     Field,
     StringConstraints,
     field_validator,
+    model_validator,
 )
 
 SERVICE = os.environ.get(settings.ENV_SERVICE_NAME, settings.QUALITY_SERVICE_NAME)
@@ -58,12 +65,30 @@ metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 tracer = Tracer(service=SERVICE)
 _BOTO = Config(retries={"mode": "standard", "max_attempts": 5})
 s3 = boto3.client("s3", config=_BOTO)
+featurestore = boto3.client("sagemaker-featurestore-runtime", config=_BOTO)
 
 ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+FeatureGroupName = Annotated[
+    str, StringConstraints(pattern=r"^[a-zA-Z0-9]([-_]*[a-zA-Z0-9]){0,63}$")
+]
+BATCH_GET_RECORD_MAX = 100
+"""Record identifiers per `BatchGetRecord` call (the API's limit)."""
 
 
 class QualityCheckError(Exception):
     """The check cannot run; the invocation fails with this message (and lands in the DLQ)."""
+
+
+class SensitiveSource(BaseModel):
+    """Where the sensitive attribute is read: a feature group's online store, by the record
+    identifier an input column of the capture carries."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    feature_group: FeatureGroupName = Field(description="The feature group's physical name.")
+    record_identifier_column: ColumnName = Field(
+        description="Input feature holding the feature group's record identifier."
+    )
 
 
 class QualityRequest(BaseModel):
@@ -91,7 +116,12 @@ class QualityRequest(BaseModel):
     positive_label: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
     segment: ColumnName | None = Field(default=None, description="Feature splitting the metrics.")
     sensitive: ColumnName | None = Field(
-        default=None, description="Feature whose groups the fairness metrics compare."
+        default=None,
+        description="Feature whose groups the fairness metrics compare: an input feature, or "
+        "with `sensitive_from` a feature of that feature group.",
+    )
+    sensitive_from: SensitiveSource | None = Field(
+        default=None, description="Read `sensitive` from the feature store; default the capture."
     )
     min_group_size: int = Field(default=30, ge=1, le=1_000_000, strict=True)
     baseline_key: ObjectKey | None = Field(
@@ -107,6 +137,15 @@ class QualityRequest(BaseModel):
                 "variant folder is read)"
             )
         return value
+
+    @model_validator(mode="after")
+    def _source_names_an_attribute(self) -> QualityRequest:
+        if self.sensitive_from is not None and self.sensitive is None:
+            raise ValueError(
+                "sensitive_from names where the sensitive attribute is read, and `sensitive` "
+                "(the feature group's feature) is not set"
+            )
+        return self
 
     def resolved_baseline_key(self) -> str:
         return self.baseline_key or settings.BASELINE_KEY.format(model=self.model)
@@ -232,6 +271,67 @@ def label_keys(client: Any, bucket: str, request: QualityRequest, windows: Windo
     return list_keys(client, bucket, [prefix + hour for hour in windows.label_hours()])
 
 
+@dataclass
+class FeatureStoreLookup:
+    """The sensitive attribute of record identifiers, from a feature group's online store:
+    `BatchGetRecord` in chunks of `BATCH_GET_RECORD_MAX`, unprocessed identifiers retried once
+    and then counted (`unprocessed`) and left missing. Any error raises `QualityCheckError`
+    naming the feature group."""
+
+    client: Any
+    feature_group: str
+    attribute: str
+    calls: int = 0
+    unprocessed: int = 0
+
+    def __call__(self, keys: Sequence[str]) -> dict[str, str | None]:
+        found: dict[str, str | None] = {}
+        for start in range(0, len(keys), BATCH_GET_RECORD_MAX):
+            chunk = list(keys[start : start + BATCH_GET_RECORD_MAX])
+            left = self._batch(chunk, found)
+            if left:
+                left = self._batch(left, found)
+            self.unprocessed += len(left)
+        return found
+
+    def _batch(self, ids: list[str], found: dict[str, str | None]) -> list[str]:
+        """Read one chunk into `found`; the identifiers left unprocessed."""
+        self.calls += 1
+        request = {
+            "FeatureGroupName": self.feature_group,
+            "RecordIdentifiersValueAsString": ids,
+            "FeatureNames": [self.attribute],
+        }
+        try:
+            response = self.client.batch_get_record(Identifiers=[request])
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise QualityCheckError(
+                f"reading {self.attribute!r} from feature group {self.feature_group} "
+                f"(BatchGetRecord of {len(ids)} record identifiers) failed: "
+                f"{error.get('Code', 'error')}: {error.get('Message', exc)}"
+            ) from exc
+        errors = response.get("Errors") or []
+        if errors:
+            first = errors[0]
+            raise QualityCheckError(
+                f"reading {self.attribute!r} from feature group {self.feature_group}: "
+                f"{len(errors)} record(s) failed, the first "
+                f"{first.get('RecordIdentifierValueAsString')!r}: "
+                f"{first.get('ErrorCode')}: {first.get('ErrorMessage')}"
+            )
+        for record in response.get("Records", []):
+            values = {
+                f.get("FeatureName"): f.get("ValueAsString") for f in record.get("Record", [])
+            }
+            found[record["RecordIdentifierValueAsString"]] = values.get(self.attribute)
+        return [
+            i
+            for item in response.get("UnprocessedIdentifiers") or []
+            for i in item.get("RecordIdentifiersValueAsString", [])
+        ]
+
+
 def put_metrics(request: QualityRequest, report_metrics: Iterable[quality.Metric]) -> int:
     """The report's metrics as EMF: `Model` and `Endpoint` on each, plus its own dimensions.
     Overall metrics go on the handler's `metrics` (flushed at return); each other dimension set
@@ -258,8 +358,15 @@ def put_metrics(request: QualityRequest, report_metrics: Iterable[quality.Metric
     return put
 
 
-def run_check(request: QualityRequest, env: Env, client: Any, now: datetime) -> dict[str, Any]:
-    """One check: baseline, listing, the engine over the streamed objects, report, metrics."""
+def run_check(
+    request: QualityRequest,
+    env: Env,
+    client: Any,
+    now: datetime,
+    featurestore_client: Any | None = None,
+) -> dict[str, Any]:
+    """One check: baseline, listing, the engine over the streamed objects, report, metrics.
+    `featurestore_client` (`sagemaker-featurestore-runtime`) reads `sensitive_from`."""
     tracer.put_annotation(key="model", value=request.model)
     tracer.put_annotation(key="endpoint", value=request.endpoint)
     windows = resolve_windows(request, now)
@@ -272,6 +379,14 @@ def run_check(request: QualityRequest, env: Env, client: Any, now: datetime) -> 
     )
     # The engine spills the join to a temporary folder of its own under this one.
     env.spill_dir.mkdir(parents=True, exist_ok=True)
+    source = request.sensitive_from
+    lookup: FeatureStoreLookup | None = None
+    if source is not None and request.sensitive is not None:
+        lookup = FeatureStoreLookup(
+            featurestore_client if featurestore_client is not None else featurestore,
+            source.feature_group,
+            request.sensitive,
+        )
     try:
         report = quality.check_quality(
             baseline,
@@ -281,10 +396,12 @@ def run_check(request: QualityRequest, env: Env, client: Any, now: datetime) -> 
             threshold=request.threshold,
             positive_label=request.positive_label,
             segment=request.segment,
-            sensitive=request.sensitive,
+            sensitive=source.record_identifier_column if source else request.sensitive,
             min_group_size=request.min_group_size,
             spill_dir=env.spill_dir,
             window=(windows.start, windows.predictions_end),
+            sensitive_lookup=lookup,
+            sensitive_attribute=request.sensitive if source else None,
         )
     except quality.QualityInputError as exc:
         raise QualityCheckError(
@@ -303,6 +420,13 @@ def run_check(request: QualityRequest, env: Env, client: Any, now: datetime) -> 
             "objects": len(labels),
         },
     }
+    if lookup is not None:
+        context["sensitive_from"] = {
+            "feature_group": lookup.feature_group,
+            "attribute": lookup.attribute,
+            "batch_get_record_calls": lookup.calls,
+            "unprocessed": lookup.unprocessed,
+        }
     put_json(client, env.reports_bucket, key, {**report.to_json(), "context": context})
     # After the report: a run that failed to write it is retried, and must not count twice.
     points = put_metrics(request, report.metrics())

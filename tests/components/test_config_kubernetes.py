@@ -639,12 +639,20 @@ def test_a_gateway_class_name_that_is_not_a_dns_label_is_refused() -> None:
 
 
 def test_an_unknown_cluster_mode_is_refused() -> None:
-    cluster = {"mode": "gke"}
-    assert problems(kubernetes=kubernetes(cluster=cluster)) == [
+    """The key at fault is the cluster's `mode`, missing or unknown."""
+    assert problems(kubernetes=kubernetes(cluster={"mode": "gke"})) == [
         line(
-            "kubernetes.cluster",
+            "kubernetes.cluster.mode",
             "cluster mode 'gke' is neither eks nor existing",
-            '{"mode": "gke"}',
+            "'gke'",
+            CLUSTER_ACCEPTED + ", or unset",
+        )
+    ]
+    assert problems(kubernetes=kubernetes(cluster={"version": "1.35"})) == [
+        line(
+            "kubernetes.cluster.mode",
+            "cluster mode <missing> is neither eks nor existing",
+            "<missing>",
             CLUSTER_ACCEPTED + ", or unset",
         )
     ]

@@ -55,6 +55,7 @@ def test_defaults_of_a_monitor() -> None:
         "positiveLabel": None,
         "segment": None,
         "sensitiveAttribute": None,
+        "sensitiveFrom": None,
         "minGroupSize": 30,
         "schedule": "rate(1 day)",
         "windowHours": 24,
@@ -235,3 +236,86 @@ def test_a_bad_quality_config_registers_nothing() -> None:
     with pytest.raises(ConfigError):
         run_stack_config(replace(cfg, values=values), on_register=registered.append)
     assert registered == []
+
+
+def from_store(**fields: Any) -> dict[str, Any]:
+    source = {"featureGroup": "customer-features", "recordIdentifierColumn": "tenure_months"}
+    return monitor(sensitiveAttribute="contract_type", sensitiveFrom={**source, **fields})
+
+
+def test_a_sensitive_attribute_from_the_feature_store_is_accepted() -> None:
+    cfg = load_platform_config(dev_values(quality=quality(from_store())), "dev")
+    (spec,) = cfg.quality.monitors
+    assert spec.sensitive_from is not None
+    assert (spec.sensitive_from.feature_group, spec.sensitive_from.record_identifier_column) == (
+        "customer-features",
+        "tenure_months",
+    )
+
+
+def test_a_feature_store_source_is_checked_against_the_declared_groups() -> None:
+    groups = {
+        "enabled": True,
+        "featureGroups": [
+            {
+                "name": "customer-features",
+                "recordIdentifier": "customer_id",
+                "eventTime": "event_time",
+                "features": [
+                    {"name": "customer_id", "type": "String"},
+                    {"name": "event_time", "type": "Fractional"},
+                    {"name": "segment", "type": "String"},
+                ],
+                "onlineStore": {"enabled": False},
+            }
+        ],
+    }
+    unknown = from_store(featureGroup="people")
+    offline = from_store()
+    no_attribute = {**from_store(), "endpoint": "third"}
+    del no_attribute["sensitiveAttribute"]
+    assert problems(
+        featureStore=groups, quality=quality(unknown, {**offline, "endpoint": "two"}, no_attribute)
+    ) == [
+        line(
+            "quality.monitors[0].sensitiveFrom.featureGroup",
+            "not a feature group of featureStore.featureGroups",
+            "'people'",
+            "one of customer-features",
+        ),
+        line(
+            "quality.monitors[1].sensitiveFrom.featureGroup",
+            "its online store is off, and the check reads records by identifier from it",
+            "'customer-features'",
+            "a feature group with onlineStore.enabled: true",
+        ),
+        line(
+            "quality.monitors[1].sensitiveAttribute",
+            "not a feature of feature group customer-features",
+            "'contract_type'",
+            "one of customer_id, event_time, segment",
+        ),
+        line(
+            "quality.monitors[2].sensitiveFrom.featureGroup",
+            "its online store is off, and the check reads records by identifier from it",
+            "'customer-features'",
+            "a feature group with onlineStore.enabled: true",
+        ),
+        line(
+            "quality.monitors[2].sensitiveAttribute",
+            "sensitiveFrom names where the attribute is read, and no attribute is named",
+            "<missing>",
+            "a feature of customer-features",
+        ),
+    ]
+
+
+def test_the_record_identifier_column_is_an_input_feature_of_the_model() -> None:
+    assert problems(quality=quality(from_store(recordIdentifierColumn="customer_id"))) == [
+        line(
+            "quality.monitors[0].sensitiveFrom.recordIdentifierColumn",
+            "not an input feature of model churn (its training pipeline's columns)",
+            "'customer_id'",
+            "one of contract_type, monthly_charges, tenure_months",
+        )
+    ]

@@ -655,3 +655,68 @@ def test_the_settings_name_what_the_component_builds() -> None:
     assert settings.quality_report_key("m", "e", "2026/11/27/06") == (
         "quality/m/e/2026/11/27/06/report.json"
     )
+
+
+# ---- the sensitive attribute from the feature store ---------------------------------------------
+
+
+def test_a_sensitive_attribute_from_the_feature_store_is_read_by_record_identifier(
+    plan_stack: Callable[..., Plan],
+) -> None:
+    # GIVEN the churn monitor comparing contract_type groups read from customer-features, by
+    # the identifier the capture carries in tenure_months (a stand-in: the dev model has no
+    # customer_id input; a real model would carry its customer_id)
+    quality = dev_quality()
+    quality["monitors"][0].update(
+        sensitiveAttribute="contract_type",
+        sensitiveFrom={
+            "featureGroup": "customer-features",
+            "recordIdentifierColumn": "tenure_months",
+        },
+        alarms={"minAccuracy": 0.7, "minDisparateImpact": 0.8},
+    )
+    # WHEN dev is planned
+    plan = plan_stack("dev", {f"{NS}quality": quality})
+    a = arns("dev", plan)
+    group = "mlops-platform-dev-customer-features"
+    # THEN the schedule names the feature group by its physical name (the feature store's)
+    assert group in plan.outputs["featureGroups"].values()
+    _, event = schedule(plan, "quality-churn-mlops-platform-dev-churn")
+    assert event["sensitive"] == "contract_type"
+    assert event["sensitive_from"] == {
+        "feature_group": group,
+        "record_identifier_column": "tenure_months",
+    }
+    # AND the role reads that feature group's records only, and the key through SageMaker only
+    found = statements(named(plan, "quality-role-access"))
+    sids = [s["Sid"] for s in found]
+    assert sids.index("ReadSensitiveAttributes") == sids.index("UsePlatformKeyThroughS3") + 1
+    by_sid = {s["Sid"]: s for s in found}
+    assert by_sid["ReadSensitiveAttributes"] == {
+        "Sid": "ReadSensitiveAttributes",
+        "Effect": "Allow",
+        "Action": ["sagemaker:BatchGetRecord"],
+        "Resource": [f"arn:aws:sagemaker:eu-west-1:123456789012:feature-group/{group}"],
+    }
+    assert by_sid["UsePlatformKeyThroughFeatureStore"] == {
+        "Sid": "UsePlatformKeyThroughFeatureStore",
+        "Effect": "Allow",
+        "Action": ["kms:Decrypt"],
+        "Resource": [a["key"]],
+        "Condition": {"StringEquals": {"kms:ViaService": "sagemaker.eu-west-1.amazonaws.com"}},
+    }
+    # AND the fairness alarm's dimension is the attribute, not the identifier column
+    (impact,) = [r for r in of_quality(plan, ALARM) if r.inputs["metricName"] == "DisparateImpact"]
+    assert impact.inputs["dimensions"]["SensitiveAttribute"] == "contract_type"
+
+
+def test_without_a_feature_store_source_the_role_reads_no_feature_group(
+    plans: dict[str, Plan],
+) -> None:
+    for plan in plans.values():
+        actions = {
+            action for s in statements(named(plan, "quality-role-access")) for action in s["Action"]
+        }
+        assert not any(action.startswith("sagemaker:") for action in actions)
+        _, event = schedule(plan, next(r.name for r in of_quality(plan, SCHEDULE)))
+        assert "sensitive_from" not in event

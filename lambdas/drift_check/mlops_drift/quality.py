@@ -7,6 +7,12 @@ accuracy, precision, recall, F1, ROC AUC and calibration error, or regression MA
 overall and per segment, the label coverage, every count of what was read and rejected, and
 group fairness (`fairness.py`). See QUALITY.md beside this package for the formats and rules.
 
+The sensitive attribute's groups are either an input column of the capture, or, with a
+`sensitive_lookup`, read from elsewhere (the feature store's online store): `sensitive` then
+names the input column holding the record identifier, and the lookup maps identifiers to the
+attribute's values, called once per partition of the join with that partition's distinct
+identifiers (memory stays per partition).
+
 The prediction is the baseline's first output column (a model's other outputs are ignored):
 the first CSV field, a JSON number, the first value of `{"predictions": [...]}` /
 `{"outputs": [...]}`, or the output's name as a JSON key (`{"score": 0.8}`); a baseline
@@ -31,7 +37,7 @@ from __future__ import annotations
 import math
 import tempfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -101,6 +107,36 @@ _SCORE_OUTPUT: Final = CategoricalBaseline("score", "output", 0, 0, {})
 
 class QualityInputError(ValueError):
     """Bad input to a quality check; the message says what is wrong and what is accepted."""
+
+
+SensitiveLookup = Callable[[Sequence[str]], Mapping[str, str | None]]
+"""Record identifiers -> the sensitive attribute's value of each; an identifier left out of
+the result, or mapped to None, is in the missing group."""
+
+
+@dataclass
+class LookupCounts:
+    """What the sensitive attribute's lookup saw (`fairness.lookup` of a report)."""
+
+    calls: int = 0
+    keys: int = 0
+    """Identifiers looked up: distinct per partition, summed over the partitions (an
+    identifier whose predictions fall in two partitions is looked up twice)."""
+    missing: int = 0
+    """Identifiers the lookup did not return, or returned without a value."""
+    missing_predictions: int = 0
+    """Predictions in the missing group because their identifier was not found."""
+    no_key: int = 0
+    """Predictions without an identifier in the capture (also in the missing group)."""
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "calls": self.calls,
+            "keys": self.keys,
+            "missing": self.missing,
+            "missing_predictions": self.missing_predictions,
+            "no_key": self.no_key,
+        }
 
 
 @dataclass(frozen=True)
@@ -474,8 +510,16 @@ def _read_labels(
 class _Join:
     """The metrics' state, fed one partition at a time."""
 
-    def __init__(self, settings: _Settings, segment: bool, sensitive: bool) -> None:
+    def __init__(
+        self,
+        settings: _Settings,
+        segment: bool,
+        sensitive: bool,
+        lookup: SensitiveLookup | None = None,
+    ) -> None:
         self.settings = settings
+        self.lookup = lookup
+        self.lookup_counts = LookupCounts()
         self.overall = self._counts()
         self.segments: dict[str | None, ClassificationCounts | RegressionCounts] | None = (
             {} if segment else None
@@ -507,6 +551,7 @@ class _Join:
             else:
                 entry[1] += 1
                 entry[2] = entry[2] or entry[0] != value
+        groups = self._lookup(predictions) if self.lookup is not None else None
         status: dict[str, str] = {}
         for event_id, spilled, prediction, segment, sensitive in predictions:
             state: str = spilled
@@ -518,8 +563,11 @@ class _Join:
                 status[event_id] = state
                 continue
             if state == _OK:
+                group = sensitive
+                if groups is not None:
+                    group = self._group(groups, sensitive)
                 try:
-                    self._add(prediction, segment, sensitive, judged.get(event_id))
+                    self._add(prediction, segment, group, judged.get(event_id))
                 except LabelError as error:
                     state = error.reason
                 else:
@@ -542,6 +590,29 @@ class _Join:
                 stats.outside_window += 1
             else:
                 stats.prediction_invalid += 1
+
+    def _lookup(self, predictions: list[list[Any]]) -> dict[str, str | None]:
+        """The attribute of the distinct identifiers of this partition's judged predictions:
+        one call of the lookup, none when the partition has no identifier."""
+        assert self.lookup is not None
+        keys = sorted({r[4] for r in predictions if r[1] == _OK and r[4] is not None})
+        if not keys:
+            return {}
+        self.lookup_counts.calls += 1
+        self.lookup_counts.keys += len(keys)
+        found = self.lookup(keys)
+        groups = {key: found.get(key) for key in keys}
+        self.lookup_counts.missing += sum(value is None for value in groups.values())
+        return groups
+
+    def _group(self, groups: dict[str, str | None], key: str | None) -> str | None:
+        if key is None:
+            self.lookup_counts.no_key += 1
+            return None
+        value = groups.get(key)
+        if value is None:
+            self.lookup_counts.missing_predictions += 1
+        return value
 
     def _add(
         self,
@@ -627,6 +698,8 @@ def check_quality(
     spill_dir: Path | None = None,
     window: tuple[datetime, datetime] | None = None,
     partitions: int = PARTITIONS,
+    sensitive_lookup: SensitiveLookup | None = None,
+    sensitive_attribute: str | None = None,
 ) -> QualityReport:
     """Join a window's captured predictions with their ground truth and measure the model.
 
@@ -634,6 +707,9 @@ def check_quality(
     Captures whose inferenceTime is outside `window` ([start, end), timezone-aware) are
     ignored and counted. `spill_dir` is where the join's temporary directory goes (the
     system's temporary directory by default); `partitions` is the number of spill files.
+    With `sensitive_lookup`, `sensitive` is the input column holding the record identifier
+    and the groups are the lookup's values (`sensitive_attribute` names them in the report;
+    default the column's name).
     Raises `QualityInputError` on bad arguments and unreadable streams.
     """
     if problem not in ("classification", "regression"):
@@ -652,6 +728,11 @@ def check_quality(
             "accepted: problem='classification'"
         )
     _check_column(baseline, segment, "segment")
+    if sensitive_lookup is not None and sensitive is None:
+        raise QualityInputError(
+            "sensitive_lookup: the lookup needs `sensitive`, the input column holding the "
+            "record identifier; accepted: an input feature of the baseline"
+        )
     _check_column(baseline, sensitive, "sensitive")
     _check_window(window)
     classes = Classes(positive_label)
@@ -666,7 +747,7 @@ def check_quality(
     )
     capture = CaptureCounts()
     stats = LabelStats()
-    join = _Join(settings, segment is not None, sensitive is not None)
+    join = _Join(settings, segment is not None, sensitive is not None, sensitive_lookup)
     try:
         with tempfile.TemporaryDirectory(prefix="mlops-quality-", dir=spill_dir) as directory:
             folder = Path(directory)
@@ -687,7 +768,27 @@ def check_quality(
             f"spill directory {spill_dir or tempfile.gettempdir()}: {exc.strerror or exc}; "
             "accepted: a writable folder with room for the window's records"
         ) from None
-    return _report(settings, join, capture, stats, segment, sensitive, min_group_size, partitions)
+    attribute = sensitive
+    if sensitive_lookup is not None and sensitive_attribute is not None:
+        attribute = sensitive_attribute
+    document = _report(
+        settings, join, capture, stats, segment, attribute, min_group_size, partitions
+    )
+    fairness = document.document["fairness"]
+    if fairness is not None:
+        fairness["source"] = "feature_store" if sensitive_lookup is not None else "capture"
+        fairness["lookup"] = (
+            {"column": sensitive, **join.lookup_counts.to_dict()}
+            if sensitive_lookup is not None
+            else None
+        )
+        if sensitive_lookup is not None and join.lookup_counts.missing:
+            document.document["warnings"].append(
+                f"{join.lookup_counts.missing} record identifier(s) of {sensitive!r} not found "
+                f"by the lookup of {attribute!r}: their "
+                f"{join.lookup_counts.missing_predictions} prediction(s) are in the missing group"
+            )
+    return document
 
 
 def _report(  # noqa: PLR0917 (one call site)
