@@ -9,11 +9,12 @@ import sys
 from pathlib import Path
 
 # As infra/__main__.py does for the program: the handlers' shared settings modules
-# (`retrain_settings`, `mlops_drift.settings`) are top-level next to their handlers.
+# (`retrain_settings`, `mlops_drift.settings`, `capture_settings`) are top-level next to their
+# handlers.
 _ROOT = Path(__file__).resolve().parent.parent
 for _path in (
     str(_ROOT),
-    *(str(_ROOT / "lambdas" / d) for d in ("drift_check", "retrain_trigger")),
+    *(str(_ROOT / "lambdas" / d) for d in ("drift_check", "retrain_trigger", "capture_proxy")),
 ):
     if _path not in sys.path:
         sys.path.append(_path)

@@ -132,6 +132,8 @@ class ClosedLoop:
     drift: Function = field(init=False)
     trigger: Function = field(init=False)
     queues: dict[str, str] = field(init=False, default_factory=dict)
+    deployed: list[Function] = field(init=False, default_factory=list)
+    """Functions other than the two the loop deploys (`deploy`), closed with it."""
     _tmp: Path | None = field(init=False, default=None)
 
     # ---- lifecycle -------------------------------------------------------------------------------
@@ -160,6 +162,8 @@ class ClosedLoop:
         for function in ("drift", "trigger"):
             if function in self.__dict__:
                 getattr(self, function).close()
+        for other in self.deployed:
+            other.close()
         self.server.close()
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
@@ -201,6 +205,19 @@ class ClosedLoop:
         )
         function.start()
         return function
+
+    def deploy(self, spec: FunctionSpec) -> Function:
+        """Another of the plan's functions (the quality check, ...), its role created with
+        exactly `spec.policy`, run as the two loop functions are; invoke it with `invoke`."""
+        logs = self.workdir or self._tmp
+        assert logs is not None
+        function = self._deploy(spec, logs)
+        self.deployed.append(function)
+        return function
+
+    def invoke(self, function: Function, event: Any) -> Invocation:
+        """One synchronous invocation; a denied call fails it (`PermissionGapError`)."""
+        return self._checked(function, lambda: function.invoke(event))
 
     def as_function(self, spec: FunctionSpec, service: str) -> Any:
         """A client with the role's credentials (another session than the function's own), to
@@ -393,6 +410,57 @@ class ClosedLoop:
                 "TimeUnit": "MONTHLY",
                 "BudgetType": "COST",
                 "CalculatedSpend": spend,
+            },
+        )
+
+    def seed_endpoints(self) -> None:
+        """The plan's SageMaker endpoints as a deployment leaves them: a model package per
+        model (registered in the model's group), the models, the endpoint configs, the
+        endpoints, and each intended-state parameter with the value the plan renders."""
+        sagemaker = self.client("sagemaker")
+        ssm = self.client("ssm")
+        for deployment in self.plan.endpoints:
+            for model, role, package in deployment.models:
+                group = package.rsplit("/", 2)[-2]
+                if group != self.plan.package_group:
+                    sagemaker.create_model_package_group(ModelPackageGroupName=group)
+                sagemaker.create_model_package(
+                    ModelPackageGroupName=group,
+                    ModelApprovalStatus="Approved",
+                    InferenceSpecification={
+                        "Containers": [{"Image": "loop/model:latest"}],
+                        "SupportedContentTypes": ["text/csv"],
+                        "SupportedResponseMIMETypes": ["text/csv"],
+                    },
+                )
+                sagemaker.create_model(
+                    ModelName=model,
+                    ExecutionRoleArn=role,
+                    PrimaryContainer={"ModelPackageName": package},
+                )
+            sagemaker.create_endpoint_config(
+                EndpointConfigName=deployment.config_name,
+                ProductionVariants=[dict(v) for v in deployment.production_variants],
+            )
+            sagemaker.create_endpoint(
+                EndpointName=deployment.endpoint_name, EndpointConfigName=deployment.config_name
+            )
+            ssm.put_parameter(
+                Name=deployment.parameter_name, Value=deployment.parameter_value, Type="String"
+            )
+
+    def seed_capture_stream(self) -> None:
+        """The proxy's delivery stream, into the capture bucket under the plan's prefix (moto
+        writes each record to S3 as it is put)."""
+        stream = self.plan.capture_stream
+        assert stream is not None, "the plan has no capture proxy"
+        self.client("firehose").create_delivery_stream(
+            DeliveryStreamName=stream.name,
+            DeliveryStreamType="DirectPut",
+            ExtendedS3DestinationConfiguration={
+                "RoleARN": stream.role_arn,
+                "BucketARN": stream.bucket_arn,
+                "Prefix": stream.prefix,
             },
         )
 

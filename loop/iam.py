@@ -40,8 +40,11 @@ It keeps moto's authentication and moto's collection of the principal's policies
 evaluated is what is attached to the role in moto's IAM), and replaces the decision
 (`IAMRequestBase.check_action_permitted`) while a harness runs:
 - IAM action names (`budgets:ViewBudget` for DescribeBudget; otherwise the operation's name);
-- resource ARNs from the request: the DynamoDB table, the SageMaker pipeline (name lowercased, as
-  SageMaker writes its ARNs, so a policy with the name's own case would fail here as in AWS),
+- resource ARNs from the request: the DynamoDB table, the SageMaker pipeline, model package,
+  endpoint, endpoint config or model (name lowercased, as SageMaker writes its ARNs, so a policy
+  with the name's own case would fail here as in AWS), the SSM parameter (GetParameter's name,
+  GetParametersByPath's path), the endpoint a sagemaker-runtime InvokeEndpoint names in its
+  path, the Firehose delivery stream,
   the event bus of each PutEvents entry, the SNS topic, the budget, the S3 bucket or object,
   the SQS queue;
 - the request context: `aws:RequestedRegion`, `aws:PrincipalArn`, `aws:PrincipalAccount`,
@@ -70,7 +73,9 @@ Resource-based policies (bucket, key, topic and queue policies), permission boun
 session policies (the plan has none of the last three); DynamoDB's use of the table's key (it
 uses the key through the grants it holds and caches the table key; a per-request check of the
 caller's `kms:Decrypt` is not emulated), so the trigger's `dynamodb` `kms:ViaService` value is
-not exercised; what the
+not exercised; Firehose's use of a stream's customer key (it encrypts with the grant made when
+the stream was created, not with the producer's identity, so a producer's `kms:ViaService`
+firehose statement is not exercised); what the
 Lambda service does with the role (logs, X-Ray, the asynchronous dead-letter queue): the
 harness runs the handlers, not the Lambda service. An operation the resolver does not know is
 checked against resource `*` (as moto would), which a resource-scoped policy never allows:
@@ -86,7 +91,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from moto.core.exceptions import AccessDeniedError, JsonRESTError
 from moto.iam import access_control
@@ -102,6 +107,23 @@ ACTION_NAMES: Final[Mapping[str, str]] = {
     "budgets:UpdateBudget": "budgets:ModifyBudget",
     "budgets:DeleteBudget": "budgets:ModifyBudget",
 }
+
+
+SAGEMAKER_NAMED: Final = (
+    ("EndpointName", "endpoint"),
+    ("EndpointConfigName", "endpoint-config"),
+    ("ModelName", "model"),
+)
+"""SageMaker request parameters naming one resource, by the ARN kind they name, in the order
+they are looked for (CreateEndpoint names the endpoint and its config: the endpoint is the
+resource)."""
+
+
+RUNTIME_OPERATIONS: Final = frozenset(
+    {"InvokeEndpoint", "InvokeEndpointAsync", "InvokeEndpointWithResponseStream"}
+)
+"""sagemaker-runtime's operations (signed as `sagemaker`): REST-JSON, the endpoint in the path
+(`/endpoints/<name>/invocations`), the body the model's payload."""
 
 
 class UnsupportedPolicyError(ValueError):
@@ -348,9 +370,36 @@ def _service_resources(request: WireRequest) -> list[str]:
         execution = _param(params, "PipelineExecutionArn")
         if execution:
             return [execution.lower()]
+        if operation in RUNTIME_OPERATIONS:  # sagemaker-runtime: the endpoint is in the path
+            parts = urlsplit(request.path).path.split("/")
+            if len(parts) > 2 and parts[1] == "endpoints":
+                return [_arn(request, "sagemaker", f"endpoint/{unquote(parts[2]).lower()}")]
+            return ["*"]
+        package = _param(params, "ModelPackageName")
+        if package:  # an ARN (a versioned package), or an unversioned package's name
+            return [
+                package.lower()
+                if package.startswith("arn:")
+                else _arn(request, "sagemaker", f"model-package/{package.lower()}")
+            ]
         group = _param(params, "ModelPackageGroupName")
         if group:
             return [_arn(request, "sagemaker", f"model-package-group/{group.lower()}")]
+        # Describe and Delete of one resource name only it (Create names the config too).
+        for name, kind in SAGEMAKER_NAMED:
+            value = _param(params, name)
+            if value:
+                return [_arn(request, "sagemaker", f"{kind}/{value.lower()}")]
+        return ["*"]
+    if service == "firehose":
+        stream = _param(params, "DeliveryStreamName")
+        return [_arn(request, "firehose", f"deliverystream/{stream}")] if stream else ["*"]
+    if service == "ssm":
+        # A parameter's ARN is `parameter` + its name, with a `/` added to a name without one.
+        parameter = _param(params, "Name") or _param(params, "Path")
+        if parameter:
+            slash = "" if parameter.startswith("/") else "/"
+            return [_arn(request, "ssm", f"parameter{slash}{parameter}")]
         return ["*"]
     if service == "events" and operation == "PutEvents":
         buses = []
@@ -536,7 +585,14 @@ def _document(policy: Any) -> str | Mapping[str, Any]:
     return str(version.document)
 
 
+def _runtime(request: Any) -> bool:
+    service, _, operation = str(request._action).partition(":")
+    return service == "sagemaker" and operation in RUNTIME_OPERATIONS
+
+
 def _params(request: Any) -> Mapping[str, Any]:
+    if _runtime(request):  # the body is the model's payload, the endpoint in the path
+        return {}
     content_type = str(request._headers.get("Content-Type") or "")
     body = request._body or b""
     if "json" in content_type and body:
@@ -557,7 +613,7 @@ def _denied(request: Any, decision: Decision) -> Exception:
         return S3ClientError(
             "AccessDenied", f"User: {decision.principal} is not authorized to perform: {detail}"
         )
-    if "json" in str(request._headers.get("Content-Type") or ""):
+    if "json" in str(request._headers.get("Content-Type") or "") or _runtime(request):
         return JsonRESTError(
             "AccessDeniedException",
             f"User: {decision.principal} is not authorized to perform: {detail}",

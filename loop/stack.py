@@ -7,7 +7,13 @@ named after the components' children: `drift-check` and `drift-role-access`
 (`components/drift.py`), `retraining-trigger`, `retraining-access`, `retraining-table` and
 `retraining-drift-rule` (`components/retraining.py`), `platform-bus-bus` and
 `platform-events-topic` (`components/notifications.py`), the model's package group and training
-pipeline (found by the names in the plan's outputs), and the drift schedule targeting the check.
+pipeline (found by the names in the plan's outputs), and the drift schedule targeting the check;
+when the plan has them, `quality-check` and `quality-role-access` (`components/quality.py`) and
+the quality schedule targeting it, `inference-verifier` and `inference-verifier-access`
+(`components/inference.py`) with its hourly rule target's input, and each SageMaker endpoint
+with its endpoint configuration, models and intended-state SSM parameter, and the model's
+capture proxy (`inference-<model>-capture-proxy`, `inference-<model>-proxy-access`) with the
+delivery stream its environment names.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import capture_settings
 import retrain_settings
 
 from components.config import PROJECT, Cost
@@ -30,6 +37,21 @@ DRIFT_FUNCTION = "drift-check"
 TRIGGER_FUNCTION = "retraining-trigger"
 DRIFT_POLICY = "drift-role-access"
 TRIGGER_POLICY = "retraining-access"
+QUALITY_FUNCTION = "quality-check"
+QUALITY_POLICY = "quality-role-access"
+VERIFIER_FUNCTION = "inference-verifier"
+VERIFIER_POLICY = "inference-verifier-access"
+PROXY_FUNCTION = "inference-{model}-capture-proxy"
+PROXY_POLICY = "inference-{model}-proxy-access"
+# The plan's production variant inputs, by their SageMaker API names.
+_VARIANT_KEYS = {
+    "variantName": "VariantName",
+    "modelName": "ModelName",
+    "instanceType": "InstanceType",
+    "initialInstanceCount": "InitialInstanceCount",
+    "initialVariantWeight": "InitialVariantWeight",
+}
+_SERVERLESS_KEYS = {"memorySizeInMb": "MemorySizeInMB", "maxConcurrency": "MaxConcurrency"}
 TABLE = "retraining-table"
 DRIFT_RULE = "retraining-drift-rule"
 BUS = "platform-bus-bus"
@@ -92,6 +114,30 @@ class PipelineSpec:
 
 
 @dataclass(frozen=True)
+class EndpointDeployment:
+    """One SageMaker endpoint as the plan deploys it, with its intended-state parameter."""
+
+    parameter_name: str
+    parameter_value: str
+    endpoint_name: str
+    config_name: str
+    production_variants: tuple[Mapping[str, Any], ...]
+    """In CreateEndpointConfig's shape."""
+    models: tuple[tuple[str, str, str], ...]
+    """(model name, execution role ARN, primary container's model package ARN)."""
+
+
+@dataclass(frozen=True)
+class CaptureStream:
+    """The Firehose delivery stream a capture proxy puts its records on."""
+
+    name: str
+    bucket_arn: str
+    prefix: str
+    role_arn: str
+
+
+@dataclass(frozen=True)
 class LoopPlan:
     stack: str
     account: str
@@ -125,6 +171,20 @@ class LoopPlan:
     none, the stack's `cost.monthlyBudgetUsd`."""
     budget_declared: bool = False
     """Whether the plan declares the budget the trigger reads."""
+    quality: FunctionSpec | None = None
+    """The quality check (`components/quality.py`), when the plan has it."""
+    quality_request: Mapping[str, Any] | None = None
+    """The quality schedule's input (its `window_end` is the scheduler's placeholder)."""
+    verifier: FunctionSpec | None = None
+    """The endpoint verifier (`components/inference.py`), when the plan has it."""
+    verifier_request: Mapping[str, Any] | None = None
+    """The input of the verifier's hourly rule target (`{"endpoints": "all"}`)."""
+    endpoints: tuple[EndpointDeployment, ...] = ()
+    """The endpoints whose intended state the verifier reads."""
+    proxy: FunctionSpec | None = None
+    """The model's capture proxy (`components/inference.py`), when its endpoint is serverless."""
+    capture_stream: CaptureStream | None = None
+    """The delivery stream the proxy's `CAPTURE_DELIVERY_STREAM` names."""
 
 
 def _named(plan: Plan, name: str) -> Registration:
@@ -186,6 +246,109 @@ def _function(plan: Plan, key: str, policy_key: str) -> FunctionSpec:
     )
 
 
+def _optional_function(plan: Plan, key: str, policy_key: str) -> FunctionSpec | None:
+    if not any(r.name == key for r in plan.registrations):
+        return None
+    return _function(plan, key, policy_key)
+
+
+def _rule_input(plan: Plan, function_arn: str) -> dict[str, Any] | None:
+    """The constant input of the first (by name) EventBridge rule target invoking the function."""
+    targets = [
+        r
+        for r in plan.by_type("aws:cloudwatch/eventTarget:EventTarget")
+        if r.inputs.get("arn") == function_arn and r.inputs.get("input")
+    ]
+    if not targets:
+        return None
+    found: dict[str, Any] = json.loads(sorted(targets, key=lambda r: r.name)[0].inputs["input"])
+    return found
+
+
+def _api_variant(plan: Plan, variant: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in variant.items():
+        if key == "serverlessConfig":
+            out["ServerlessConfig"] = {_SERVERLESS_KEYS[k]: int(v) for k, v in value.items()}
+        elif key in _VARIANT_KEYS:
+            out[_VARIANT_KEYS[key]] = int(value) if key == "initialInstanceCount" else value
+        else:
+            raise PlanError(f"stack {plan.stack}: production variant input {key!r} is not seeded")
+    return out
+
+
+def _endpoints(plan: Plan) -> tuple[EndpointDeployment, ...]:
+    """Each endpoint with an intended-state parameter, its config and its models."""
+    intended = {
+        str(r.inputs["name"]): r
+        for r in plan.by_type("aws:ssm/parameter:Parameter")
+        if "/endpoints/" in str(r.inputs["name"])
+    }
+    out = []
+    for endpoint in plan.by_type("aws:sagemaker/endpoint:Endpoint"):
+        name = str(endpoint.inputs["name"])
+        parameter = next((r for n, r in intended.items() if n.endswith(f"/{name}")), None)
+        if parameter is None:
+            continue
+        config = _typed(
+            plan,
+            "aws:sagemaker/endpointConfiguration:EndpointConfiguration",
+            name=endpoint.inputs["endpointConfigName"],
+        ).inputs
+        variants = tuple(_api_variant(plan, v) for v in config["productionVariants"])
+        models = []
+        for variant in variants:
+            model = _typed(plan, "aws:sagemaker/model:Model", name=variant["ModelName"]).inputs
+            models.append(
+                (
+                    str(model["name"]),
+                    str(model["executionRoleArn"]),
+                    str(model["primaryContainer"]["modelPackageName"]),
+                )
+            )
+        out.append(
+            EndpointDeployment(
+                parameter_name=str(parameter.inputs["name"]),
+                parameter_value=str(parameter.inputs["insecureValue"]),
+                endpoint_name=name,
+                config_name=str(config["name"]),
+                production_variants=variants,
+                models=tuple(models),
+            )
+        )
+    return tuple(sorted(out, key=lambda e: e.endpoint_name))
+
+
+def _capture_stream(plan: Plan, proxy: FunctionSpec) -> CaptureStream:
+    stream = _typed(
+        plan,
+        "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream",
+        name=proxy.environment[capture_settings.ENV_DELIVERY_STREAM],
+    ).inputs
+    s3 = stream["extendedS3Configuration"]
+    return CaptureStream(
+        name=str(stream["name"]),
+        bucket_arn=str(s3["bucketArn"]),
+        prefix=str(s3["prefix"]),
+        role_arn=str(s3["roleArn"]),
+    )
+
+
+def _schedule_input(plan: Plan, function_arn: str) -> dict[str, Any] | None:
+    """The input of the first (by name) schedule targeting the function, else None."""
+    schedules = [
+        r
+        for r in plan.by_type("aws:scheduler/schedule:Schedule")
+        if r.inputs["target"]["arn"] == function_arn
+    ]
+    if not schedules:
+        return None
+    found: dict[str, Any] = json.loads(
+        sorted(schedules, key=lambda r: r.name)[0].inputs["target"]["input"]
+    )
+    return found
+
+
 def read_plan(plan: Plan, budget_limit_usd: float | None = None) -> LoopPlan:
     """Everything the loop seeds and runs, from one plan (`budget_limit_usd`: the stack's
     configured limit, used when the plan declares no budget of the trigger's name)."""
@@ -199,18 +362,18 @@ def read_plan(plan: Plan, budget_limit_usd: float | None = None) -> LoopPlan:
         budget_limit_usd = float(declared[0].inputs["limitAmount"])
     elif budget_name is None:
         budget_limit_usd = None
-    schedules = [
-        r
-        for r in plan.by_type("aws:scheduler/schedule:Schedule")
-        if r.inputs["target"]["arn"] == drift.arn
-    ]
-    if not schedules:
+    check_request = _schedule_input(plan, drift.arn)
+    if check_request is None:
         raise PlanError(f"stack {plan.stack}: no drift schedule targets {drift.arn}")
-    check_request = json.loads(sorted(schedules, key=lambda r: r.name)[0].inputs["target"]["input"])
+    quality = _optional_function(plan, QUALITY_FUNCTION, QUALITY_POLICY)
+    verifier = _optional_function(plan, VERIFIER_FUNCTION, VERIFIER_POLICY)
     model = str(check_request["model"])
     pipeline_name = str(plan.outputs["trainingPipelines"][model])
     pipeline = _typed(plan, "aws:sagemaker/pipeline:Pipeline", pipelineName=pipeline_name).inputs
     group_name = str(plan.outputs["modelPackageGroups"][model])
+    proxy = _optional_function(
+        plan, PROXY_FUNCTION.format(model=model), PROXY_POLICY.format(model=model)
+    )
     group = _typed(
         plan, "aws:sagemaker/modelPackageGroup:ModelPackageGroup", modelPackageGroupName=group_name
     ).inputs
@@ -270,6 +433,13 @@ def read_plan(plan: Plan, budget_limit_usd: float | None = None) -> LoopPlan:
         trigger=trigger,
         budget_limit_usd=budget_limit_usd,
         budget_declared=bool(declared),
+        quality=quality,
+        quality_request=_schedule_input(plan, quality.arn) if quality else None,
+        verifier=verifier,
+        verifier_request=_rule_input(plan, verifier.arn) if verifier else None,
+        endpoints=_endpoints(plan),
+        proxy=proxy,
+        capture_stream=_capture_stream(plan, proxy) if proxy else None,
     )
 
 

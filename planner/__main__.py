@@ -155,11 +155,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "config-reference":
         from planner.docs import (
+            CONTROLS_BEGIN,
+            CONTROLS_END,
             COST_BEGIN,
             COST_END,
             POLICY_BEGIN,
             POLICY_END,
             config_reference,
+            controls_table,
             cost_table,
             policy_table,
             shipped_estimates,
@@ -169,9 +172,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.update is None:
             print(config_reference(), end="")
             print(policy_table(), end="")
+            print(controls_table(), end="")
         else:
             text = with_reference(args.update.read_text(), config_reference())
             text = with_reference(text, policy_table(), POLICY_BEGIN, POLICY_END)
+            text = with_reference(text, controls_table(), CONTROLS_BEGIN, CONTROLS_END)
             text = with_reference(text, cost_table(shipped_estimates()), COST_BEGIN, COST_END)
             args.update.write_text(text)
         return 0

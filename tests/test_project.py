@@ -13,7 +13,7 @@ import yaml
 
 from components.config import SECRET_KEYS, TOP_LEVEL_KEYS, PlatformConfig, describe_field
 from planner.cost import estimate, stack_cost_inputs
-from planner.docs import config_reference, cost_table, policy_table
+from planner.docs import config_reference, controls_table, cost_table, policy_table
 from planner.run import Plan
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,6 +93,7 @@ def test_readme_configuration_reference_is_generated() -> None:
     readme = (ROOT / "README.md").read_text()
     assert config_reference() in readme, "run `make docs` to regenerate the README reference"
     assert policy_table() in readme, "run `make docs` to regenerate the README policy table"
+    assert controls_table() in readme, "run `make docs` to regenerate the README controls table"
     for key in TOP_LEVEL_KEYS:
         assert f"`mlops-platform:{key}" in readme
 

@@ -3,6 +3,7 @@
 from pulumi_policy import ResourceValidationPolicy, StackValidationPolicy
 
 from .alarms import ALARM_POLICIES
+from .dynamodb import DYNAMODB_POLICIES
 from .ecr import ECR_POLICIES
 from .eks import EKS_POLICIES
 from .firehose import FIREHOSE_POLICIES
@@ -32,6 +33,7 @@ POLICIES: tuple[ResourceValidationPolicy | StackValidationPolicy, ...] = (
     *INFERENCE_POLICIES,
     *ECR_POLICIES,
     *MESSAGING_POLICIES,
+    *DYNAMODB_POLICIES,
     *FIREHOSE_POLICIES,
     *IAM_POLICIES,
     *LAMBDA_POLICIES,

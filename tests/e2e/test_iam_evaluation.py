@@ -169,6 +169,105 @@ def test_budgets_and_sagemaker_are_checked_under_their_iam_names_and_arns(
     assert not allowed(mixed, need.action, need.resource)
 
 
+def test_the_verifiers_ssm_and_sagemaker_reads_are_checked_on_their_arns(
+    dev_plan: LoopPlan,
+) -> None:
+    assert dev_plan.verifier is not None
+    policy = dev_plan.verifier.policy
+    (deployment,) = dev_plan.endpoints
+    account, region = dev_plan.account, dev_plan.region
+    sagemaker = f"arn:aws:sagemaker:{region}:{account}"
+
+    def resource(operation: str, **params: str) -> str:
+        (need,) = required(WireRequest(operation, "*", params, "/", account, region), NO_KEYS)
+        return need.resource
+
+    # SSM: `parameter` + the name (a `/` added to a name without one); by path: the path's ARN
+    by_path = deployment.parameter_name.rsplit("/", 1)[0]
+    assert resource("ssm:GetParameter", Name=deployment.parameter_name) == (
+        f"arn:aws:ssm:{region}:{account}:parameter{deployment.parameter_name}"
+    )
+    assert resource("ssm:GetParameter", Name="plain") == (
+        f"arn:aws:ssm:{region}:{account}:parameter/plain"
+    )
+    path_arn = resource("ssm:GetParametersByPath", Path=by_path)
+    assert path_arn == f"arn:aws:ssm:{region}:{account}:parameter{by_path}"
+    assert allowed(policy, "ssm:GetParametersByPath", path_arn)
+    assert not allowed(policy, "ssm:GetParametersByPath", path_arn + "-other")
+    assert not moto_permits(policy, "ssm:GetParametersByPath", "*")  # moto checks against *
+    # SageMaker: endpoint, endpoint config, model and package ARNs, names lowercased
+    model, _, package = deployment.models[0]
+    cases = [
+        ("sagemaker:DescribeEndpoint", {"EndpointName": deployment.endpoint_name}, "endpoint"),
+        (
+            "sagemaker:DescribeEndpointConfig",
+            {"EndpointConfigName": deployment.config_name},
+            "endpoint-config",
+        ),
+        ("sagemaker:DescribeModel", {"ModelName": model}, "model"),
+    ]
+    for operation, params, kind in cases:
+        (name,) = params.values()
+        arn = resource(operation, **params)
+        assert arn == f"{sagemaker}:{kind}/{name.lower()}"
+        assert allowed(policy, operation, arn)
+        assert not moto_permits(policy, operation, "*")
+    assert resource("sagemaker:DescribeEndpoint", EndpointName="Churn-Prod") == (
+        f"{sagemaker}:endpoint/churn-prod"
+    )
+    assert (
+        resource("sagemaker:CreateEndpoint", EndpointName="e", EndpointConfigName="c")
+        == f"{sagemaker}:endpoint/e"
+    )
+    assert resource("sagemaker:DescribeModelPackage", ModelPackageName=package) == package.lower()
+    assert allowed(policy, "sagemaker:DescribeModelPackage", package.lower())
+    assert resource("sagemaker:DescribeModelPackage", ModelPackageName="Unversioned") == (
+        f"{sagemaker}:model-package/unversioned"
+    )
+    # another endpoint's reads are not the verifier's
+    assert not allowed(policy, "sagemaker:DescribeEndpoint", f"{sagemaker}:endpoint/other")
+
+
+def test_the_proxys_invoke_and_put_record_are_checked_on_the_endpoint_and_stream(
+    dev_plan: LoopPlan,
+) -> None:
+    assert dev_plan.proxy is not None
+    assert dev_plan.capture_stream is not None
+    policy = dev_plan.proxy.policy
+    account, region = dev_plan.account, dev_plan.region
+    (deployment,) = dev_plan.endpoints
+    # sagemaker-runtime names the endpoint in the path; its body is the model's payload
+    invoke = WireRequest(
+        "sagemaker:InvokeEndpoint",
+        "*",
+        {},
+        f"/endpoints/{deployment.endpoint_name}/invocations",
+        account,
+        region,
+    )
+    ((need,),) = [required(invoke, NO_KEYS)]
+    assert (
+        need.resource == f"arn:aws:sagemaker:{region}:{account}:endpoint/{deployment.endpoint_name}"
+    )
+    assert allowed(policy, need.action, need.resource)
+    assert not allowed(policy, need.action, need.resource + "-other")
+    assert not moto_permits(policy, need.action, "*")
+    put = WireRequest(
+        "firehose:PutRecord",
+        "*",
+        {"DeliveryStreamName": dev_plan.capture_stream.name},
+        "/",
+        account,
+        region,
+    )
+    ((need,),) = [required(put, NO_KEYS)]
+    assert need.resource == (
+        f"arn:aws:firehose:{region}:{account}:deliverystream/{dev_plan.capture_stream.name}"
+    )
+    assert allowed(policy, need.action, need.resource)
+    assert not moto_permits(policy, need.action, "*")
+
+
 @pytest.mark.parametrize(
     ("operator", "expected", "context", "holds"),
     [

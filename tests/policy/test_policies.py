@@ -253,7 +253,7 @@ def test_every_policy_has_a_violating_case_here() -> None:
     # test_inference_policies.py, the Firehose ones in test_firehose.py, the CloudWatch alarm
     # ones in test_alarms.py, the
     # Kubernetes workload ones in test_kubernetes.py, the EKS cluster and node ones in
-    # test_eks.py.
+    # test_eks.py, the DynamoDB ones in test_dynamodb_policies.py.
     covered = {
         "kms-key-rotation", "kms-key-policy", "kms-key-deletion-protection", "required-tags",
         "provider-default-tags", "aws-explicit-provider",
@@ -271,6 +271,8 @@ def test_every_policy_has_a_violating_case_here() -> None:
         "sns-topic-kms-encryption", "sns-topic-policy-not-public", "sqs-queue-kms-encryption",
         "sqs-queue-message-retention", "sqs-queue-policy-not-public",
         "eventbridge-target-retry-and-dlq",
+        "dynamodb-point-in-time-recovery", "dynamodb-deletion-protection",
+        "dynamodb-kms-encryption",
         "firehose-encryption", "firehose-delivery-errors",
         "iam-least-privilege", "iam-no-privilege-escalation", "iam-no-admin-managed-policies",
         "iam-role-trust-policy",

@@ -1,0 +1,440 @@
+"""Each function's role, as the dev plan renders it, is enough for its code (issue 11).
+
+GIVEN the dev stack's plan, moto's server with IAM enforced by the harness's evaluator
+(`loop.iam`), the function's role created in moto's IAM with exactly the plan's inline policy,
+and the handler run in its own process with that role's STS credentials (`loop.harness`),
+WHEN the function runs on the input its schedule would give it,
+THEN it succeeds, every IAM check its calls needed was evaluated and allowed, and the set of
+actions evaluated is exactly the one pinned here (a new call in a handler fails this test until
+it is named); and the negative twin: the same role with one statement removed fails the
+invocation with AccessDenied, so the check can fail.
+
+Proven here and in tests/e2e/test_closed_loop.py, for the dev plan:
+- drift check and retraining trigger: test_closed_loop.py;
+- quality check (`lambdas/drift_check/quality_handler.py`, `components/quality.py`): the
+  schedule's input, over capture and ground truth the harness writes and the baseline the role
+  may read;
+- endpoint verifier (`lambdas/endpoint_verifier/verifier.py`, `components/inference.py`): the
+  hourly rule's input and a state change, on the endpoint as the plan deploys it (models, config,
+  endpoint and intended-state parameter seeded from the plan), then after a rolled-back update
+  (a mismatch, published to the encrypted topic). Not exercised: `DescribeModelPackage` (dev's
+  intended state has `requireApproved: false`) and the dead-letter queue (Lambda's, not the
+  handler's);
+- capture proxy (`lambdas/capture_proxy/proxy.py`): a Function URL request; moto's
+  sagemaker-runtime answers InvokeEndpoint with its canned result (it runs no model), and moto's
+  Firehose writes the record to the capture bucket.
+The statements for logs, X-Ray and the dead-letter queue are used by the Lambda service, which
+the harness does not run (loop/iam.py, "What neither checks").
+
+Not provable under moto: the SageMaker pipeline execution roles. moto records a pipeline
+execution and marks it Succeeded at once; it runs no step (no processing, training or
+registration job), so nothing is ever done with the pipeline's role and there is no call to
+authorize. What is checked elsewhere instead: the role's rendered policy is asserted action by
+action and resource by resource in tests/components (the training component's tests), the
+policy pack runs over every stack's plan (tests/policy), and the trigger's
+`sagemaker:StartPipelineExecution` on the pipeline's ARN is proven here by test_closed_loop.py.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pytest
+from capture_format import capture_record
+from mlops_drift import settings as drift_settings
+from mlops_drift.baseline import baseline_to_dict, build_baseline
+
+from loop.functions import Function
+from loop.harness import ClosedLoop
+from loop.stack import FunctionSpec, LoopPlan
+from tests.drift.conftest import churn_records
+
+RUN: Final = datetime(2026, 11, 27, 6, tzinfo=UTC)
+"""The schedule's scheduled time for the quality check."""
+RECORDS_PER_HOUR: Final = 40
+PREDICTION_HOURS: Final = 3
+"""Hours of the prediction window that get capture (the rest of it is empty, as a quiet
+endpoint's would be)."""
+
+QUALITY_ACTIONS: Final = {
+    "s3:GetObject",  # the baseline, each capture object, each ground-truth object
+    "s3:ListBucket",  # the capture hours and the ground-truth hours
+    "s3:PutObject",  # the report
+    "kms:Decrypt",  # through S3: reading the SSE-KMS baseline, capture and labels
+    "kms:GenerateDataKey",  # through S3: writing the report under the reports bucket's key
+}
+
+
+def _without(spec: FunctionSpec, sid: str) -> FunctionSpec:
+    """The function's role with the statement `sid` taken out of its rendered policy."""
+    document = json.loads(spec.policy)
+    kept = [s for s in document["Statement"] if s.get("Sid") != sid]
+    assert len(kept) == len(document["Statement"]) - 1, f"no statement {sid} in {spec.policy}"
+    return replace(spec, policy=json.dumps({**document, "Statement": kept}))
+
+
+# ---- the quality check -----------------------------------------------------------------------
+
+
+def _quality(plan: LoopPlan) -> tuple[FunctionSpec, dict[str, Any]]:
+    assert plan.quality is not None, "the dev plan deploys the quality check"
+    assert plan.quality_request is not None, "and schedules it"
+    assert plan.quality_request["window_end"] == "<aws.scheduler.scheduled-time>"
+    event = {**plan.quality_request, "window_end": RUN.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    return plan.quality, event
+
+
+def _seed_quality(loop: ClosedLoop, spec: FunctionSpec, request: dict[str, Any]) -> int:
+    """The baseline, capture in the first hours of the prediction window and a label for each
+    captured event an hour later; returns the number of records captured."""
+    env = spec.environment
+    s3 = loop.client("s3")
+    endpoint = str(request["endpoint"])
+    segment = str(request["segment"])
+    # The baseline the plan's role may read, with the segment the plan's schedule names.
+    reference = churn_records(seed=1, n=2000)
+    columns = {
+        "tenure": reference["tenure"],
+        "monthly_charges": reference["monthly_charges"],
+        segment: reference["contract"],
+        "score": reference["score"],
+    }
+    baseline = build_baseline(columns, categorical=[segment], outputs=["score"], bins=50)
+    s3.put_object(
+        Bucket=env[drift_settings.QUALITY_ENV_BASELINE_BUCKET],
+        Key=drift_settings.BASELINE_KEY.format(model=request["model"]),
+        Body=json.dumps(baseline_to_dict(baseline)).encode(),
+    )
+    start = RUN - timedelta(hours=request["label_delay_hours"] + request["window_hours"])
+    bucket = env[drift_settings.QUALITY_ENV_CAPTURE_BUCKET]
+    (variant,) = request["variants"]
+    captured = 0
+    for hour in range(PREDICTION_HOURS):
+        moment = start + timedelta(hours=hour, minutes=10)
+        records = churn_records(seed=100 + hour, n=RECORDS_PER_HOUR)
+        rng = np.random.default_rng(hour)
+        ids = [f"e-{hour}-{i}" for i in range(RECORDS_PER_HOUR)]
+        capture = b"".join(
+            capture_record(
+                event_id,
+                moment,
+                "text/csv",
+                f"{tenure:g},{charges:g},{contract}".encode(),
+                "text/csv",
+                f"{score:g}".encode(),
+            )
+            for event_id, tenure, charges, contract, score in zip(
+                ids,
+                records["tenure"],
+                records["monthly_charges"],
+                records["contract"],
+                records["score"],
+                strict=True,
+            )
+        )
+        path = moment.strftime("%Y/%m/%d/%H")
+        s3.put_object(
+            Bucket=bucket,
+            Key=f"{drift_settings.capture_prefix(endpoint)}{variant}/{path}/capture.jsonl",
+            Body=capture,
+        )
+        labels = b"".join(
+            json.dumps(
+                {
+                    "groundTruthData": {"data": str(int(rng.random() < 0.4)), "encoding": "CSV"},
+                    "eventMetadata": {"eventId": event_id},
+                    "eventVersion": "0",
+                }
+            ).encode()
+            + b"\n"
+            for event_id in ids
+        )
+        label_path = (moment + timedelta(hours=1)).strftime("%Y/%m/%d/%H")
+        s3.put_object(
+            Bucket=bucket,
+            Key=f"{drift_settings.groundtruth_prefix(endpoint)}{label_path}/labels.jsonl",
+            Body=labels,
+        )
+        captured += RECORDS_PER_HOUR
+    return captured
+
+
+@pytest.fixture
+def quality(loop: ClosedLoop) -> tuple[Function, dict[str, Any], int]:
+    spec, event = _quality(loop.plan)
+    captured = _seed_quality(loop, spec, event)
+    return loop.deploy(spec), event, captured
+
+
+def test_quality_check_runs_with_exactly_its_rendered_role(
+    loop: ClosedLoop, quality: tuple[Function, dict[str, Any], int]
+) -> None:
+    function, event, captured = quality
+    spec = function.spec
+    # WHEN the schedule fires with its input from the plan
+    answer = loop.invoke(function, event).expect()
+    # THEN it joined every captured prediction with its label and wrote the report
+    assert (answer["captures"], answer["labels"]) == (PREDICTION_HOURS, PREDICTION_HOURS)
+    reports = spec.environment[drift_settings.QUALITY_ENV_REPORTS_BUCKET]
+    key = drift_settings.quality_report_key(
+        str(event["model"]), str(event["endpoint"]), RUN.strftime("%Y/%m/%d/%H")
+    )
+    assert answer["report"] == f"s3://{reports}/{key}"
+    report = json.loads(loop.client("s3").get_object(Bucket=reports, Key=key)["Body"].read())
+    assert report["context"]["capture"]["objects"] == PREDICTION_HOURS
+    # AND every IAM check was allowed by the rendered policy, and these were all it needed
+    decisions = loop.decisions(function)
+    assert decisions, "the harness saw the function's calls"
+    assert [d.line() for d in decisions if not d.allowed] == []
+    assert {d.action for d in decisions} == QUALITY_ACTIONS
+    assert loop.server.enforcement.gaps() == []
+    # AND each was allowed by the statement meant for it
+    by_statement = {(d.action, d.statement) for d in decisions}
+    assert by_statement == {
+        ("s3:ListBucket", "ListCaptureAndLabels"),
+        ("s3:GetObject", "ReadCaptureAndLabels"),
+        ("s3:GetObject", "ReadBaselines"),
+        ("s3:PutObject", "WriteReports"),
+        ("kms:Decrypt", "UsePlatformKeyThroughS3"),
+        ("kms:GenerateDataKey", "UsePlatformKeyThroughS3"),
+    }
+    assert captured == PREDICTION_HOURS * RECORDS_PER_HOUR
+
+
+@pytest.mark.parametrize(
+    ("sid", "action"),
+    [("ReadCaptureAndLabels", "s3:GetObject"), ("WriteReports", "s3:PutObject")],
+)
+def test_quality_check_fails_without_a_statement_of_its_role(
+    dev_plan: LoopPlan, sid: str, action: str
+) -> None:
+    spec, event = _quality(dev_plan)
+    with ClosedLoop(dev_plan) as loop:
+        _seed_quality(loop, spec, event)
+        function = loop.deploy(_without(spec, sid))
+        # WHEN the schedule fires, the role lacking one statement
+        outcome = function.invoke(event)
+    # THEN the run fails with AWS's AccessDenied, and the harness denied exactly that action
+    assert not outcome.ok
+    assert "AccessDenied" in f"{outcome.error_type}: {outcome.error_message}"
+    denied = {d.action for d in loop.server.enforcement.gaps()}
+    assert denied == {action}
+
+
+# ---- the endpoint verifier -------------------------------------------------------------------
+
+VERIFIER_ACTIONS: Final = {
+    "ssm:GetParametersByPath",  # the hourly run: every intended state under the prefix
+    "ssm:GetParameter",  # a state change: the one endpoint's intended state
+    "sagemaker:DescribeEndpoint",
+    "sagemaker:DescribeEndpointConfig",
+    "sagemaker:DescribeModel",
+    "sns:Publish",  # the mismatch, to the platform topic
+    "kms:GenerateDataKey",  # through SNS: the topic is encrypted with the platform key
+    "kms:Decrypt",
+}
+"""`sagemaker:DescribeModelPackage` is not among them: the dev plan's intended state has
+`requireApproved: false`, so the verifier does not read the packages."""
+
+
+def _state_change(plan: LoopPlan, endpoint: str) -> dict[str, Any]:
+    """EventBridge's `SageMaker Endpoint State Change`, as the plan's state rule delivers it."""
+    arn = f"arn:{plan.partition}:sagemaker:{plan.region}:{plan.account}:endpoint/{endpoint}"
+    return {
+        "version": "0",
+        "id": "d2921b5a-b0ad-cace-a8e3-0f159d018e06",
+        "detail-type": "SageMaker Endpoint State Change",
+        "source": "aws.sagemaker",
+        "account": plan.account,
+        "time": "2026-11-27T10:42:07Z",
+        "region": plan.region,
+        "resources": [arn],
+        "detail": {"EndpointName": endpoint, "EndpointArn": arn, "EndpointStatus": "IN_SERVICE"},
+    }
+
+
+def _roll_back(loop: ClosedLoop) -> str:
+    """What a rolled-back update leaves: the endpoint InService on an older config (of the same
+    model), while the intended state names the plan's. Returns the older config's name."""
+    (deployment,) = loop.plan.endpoints
+    older = f"{deployment.endpoint_name}-0ld0c0f6"
+    sagemaker = loop.client("sagemaker")
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=older,
+        ProductionVariants=[dict(v) for v in deployment.production_variants],
+    )
+    sagemaker.delete_endpoint(EndpointName=deployment.endpoint_name)
+    sagemaker.create_endpoint(EndpointName=deployment.endpoint_name, EndpointConfigName=older)
+    return older
+
+
+def _verifier(plan: LoopPlan) -> tuple[FunctionSpec, dict[str, Any]]:
+    assert plan.verifier is not None, "the dev plan deploys the endpoint verifier"
+    assert plan.verifier_request == {"endpoints": "all"}, "and runs it hourly on every endpoint"
+    assert len(plan.endpoints) == 1, "with one endpoint in dev"
+    return plan.verifier, dict(plan.verifier_request)
+
+
+def test_endpoint_verifier_runs_with_exactly_its_rendered_role(loop: ClosedLoop) -> None:
+    spec, hourly = _verifier(loop.plan)
+    (deployment,) = loop.plan.endpoints
+    loop.seed_endpoints()
+    function = loop.deploy(spec)
+    # WHEN the hourly rule fires on the endpoint as deployed, and a state change is delivered
+    matched = loop.invoke(function, hourly).expect()
+    changed = loop.invoke(function, _state_change(loop.plan, deployment.endpoint_name)).expect()
+    # THEN both compare the live endpoint with its intended state: a match
+    assert matched["counts"] == {"match": 1} == changed["counts"]
+    assert {d.action for d in loop.decisions(function)} == VERIFIER_ACTIONS - {
+        "sns:Publish",
+        "kms:GenerateDataKey",
+        "kms:Decrypt",
+    }
+    # WHEN an update was rolled back, and the hourly rule fires
+    older = _roll_back(loop)
+    (result,) = loop.invoke(function, hourly).expect()["results"]
+    # THEN the mismatch is found and published to the encrypted platform topic
+    assert (result["status"], result["live_endpoint_config"]) == ("mismatch", older)
+    assert result["notified"] == {"sns": True, "events": None, "errors": []}
+    # AND every IAM check was allowed by the rendered policy, and these were all it needed
+    decisions = loop.decisions(function)
+    assert [d.line() for d in decisions if not d.allowed] == []
+    assert {d.action for d in decisions} == VERIFIER_ACTIONS
+    assert loop.server.enforcement.gaps() == []
+    assert {(d.action, d.statement) for d in decisions} == {
+        ("ssm:GetParametersByPath", "ReadIntendedState"),
+        ("ssm:GetParameter", "ReadIntendedState"),
+        ("sagemaker:DescribeEndpoint", "DescribeEndpoints"),
+        ("sagemaker:DescribeEndpointConfig", "DescribeConfigurationsAndModels"),
+        ("sagemaker:DescribeModel", "DescribeConfigurationsAndModels"),
+        ("sns:Publish", "Report"),
+        ("kms:GenerateDataKey", "EncryptReports"),
+        ("kms:Decrypt", "EncryptReports"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("sid", "action"),
+    [
+        # the run fails: nothing to compare
+        ("ReadIntendedState", "ssm:GetParametersByPath"),
+        # the endpoint's result is an error naming the denial (the run itself goes on)
+        ("DescribeEndpoints", "sagemaker:DescribeEndpoint"),
+        # the mismatch is found, its notification refused (reported, never hiding the verdict)
+        ("Report", "sns:Publish"),
+    ],
+)
+def test_endpoint_verifier_fails_without_a_statement_of_its_role(
+    dev_plan: LoopPlan, sid: str, action: str
+) -> None:
+    spec, hourly = _verifier(dev_plan)
+    with ClosedLoop(dev_plan) as loop:
+        loop.seed_endpoints()
+        _roll_back(loop)
+        function = loop.deploy(_without(spec, sid))
+        # WHEN the hourly rule fires, the role lacking one statement
+        outcome = function.invoke(hourly)
+    # THEN AccessDenied surfaces as the handler's error, and the harness denied exactly that
+    surfaced = (
+        f"{outcome.error_type}: {outcome.error_message}"
+        if not outcome.ok
+        else json.dumps(outcome.result["results"])
+    )
+    assert "AccessDenied" in surfaced
+    assert f"not authorized to perform: {action}" in surfaced
+    if sid == "ReadIntendedState":
+        assert not outcome.ok
+    else:
+        (result,) = outcome.result["results"]
+        assert result["status"] == ("error" if sid == "DescribeEndpoints" else "mismatch")
+    assert {d.action for d in loop.server.enforcement.gaps()} == {action}
+
+
+# ---- the capture proxy -----------------------------------------------------------------------
+
+PROXY_EVENT: Final = (
+    Path(__file__).parent.parent / "capture_proxy" / "fixtures" / "function_url_csv.json"
+)
+INFERENCE_ID: Final = "role-sufficiency-0001"
+PROXY_ACTIONS: Final = {"sagemaker:InvokeEndpoint", "firehose:PutRecord"}
+"""Not `kms:GenerateDataKey` through Firehose: Firehose encrypts a stream under a customer key
+with the grant it made when the stream was created, not with the producer's identity, and the
+harness does not emulate a check AWS does not make; the policy's `EncryptRecords` statement is
+therefore not exercised here."""
+
+
+def _proxy(plan: LoopPlan) -> tuple[FunctionSpec, dict[str, Any]]:
+    assert plan.proxy is not None, "the dev plan fronts its serverless endpoint with a proxy"
+    event = json.loads(PROXY_EVENT.read_text())
+    event["headers"]["x-inference-id"] = INFERENCE_ID
+    return plan.proxy, event
+
+
+def _captured(loop: ClosedLoop) -> list[str]:
+    """Every capture object moto's Firehose wrote that holds this test's inference id."""
+    s3 = loop.client("s3")
+    bucket = loop.plan.buckets["capture"]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    return [
+        k
+        for k in keys
+        if INFERENCE_ID.encode() in s3.get_object(Bucket=bucket, Key=k)["Body"].read()
+    ]
+
+
+def test_capture_proxy_runs_with_exactly_its_rendered_role(loop: ClosedLoop) -> None:
+    spec, event = _proxy(loop.plan)
+    loop.seed_endpoints()
+    loop.seed_capture_stream()
+    function = loop.deploy(spec)
+    # WHEN a caller invokes the Function URL
+    answer = loop.invoke(function, event).expect()
+    # THEN it gets the endpoint's answer (moto's canned one: it runs no model) ...
+    assert answer["statusCode"] == 200, answer
+    assert (answer["body"], answer["headers"]["x-inference-id"]) == ("body", INFERENCE_ID)
+    # ... and the record went through the plan's delivery stream into the capture bucket
+    assert len(_captured(loop)) == 1
+    # AND every IAM check was allowed by the rendered policy, and these were all it needed
+    decisions = loop.decisions(function)
+    assert [d.line() for d in decisions if not d.allowed] == []
+    assert {(d.action, d.statement) for d in decisions} == {
+        ("sagemaker:InvokeEndpoint", "InvokeOwnEndpoint"),
+        ("firehose:PutRecord", "RecordCapture"),
+    }
+    assert {d.action for d in decisions} == PROXY_ACTIONS
+    assert loop.server.enforcement.gaps() == []
+
+
+@pytest.mark.parametrize(
+    ("sid", "action"),
+    [("InvokeOwnEndpoint", "sagemaker:InvokeEndpoint"), ("RecordCapture", "firehose:PutRecord")],
+)
+def test_capture_proxy_fails_without_a_statement_of_its_role(
+    dev_plan: LoopPlan, sid: str, action: str
+) -> None:
+    spec, event = _proxy(dev_plan)
+    with ClosedLoop(dev_plan) as loop:
+        loop.seed_endpoints()
+        loop.seed_capture_stream()
+        function = loop.deploy(_without(spec, sid))
+        # WHEN a caller invokes it, the role lacking one statement
+        answer = function.invoke(event).expect()
+        captured = _captured(loop)
+        logs = "\n".join(function.log_lines())
+    # THEN nothing is captured, the harness denied exactly that action, and AccessDenied
+    # surfaces: to the caller as the endpoint's failure, or (capture never breaks inference)
+    # in the proxy's log and its CaptureFailed metric while the caller gets the answer
+    assert captured == []
+    assert {d.action for d in loop.server.enforcement.gaps()} == {action}
+    if sid == "InvokeOwnEndpoint":
+        assert answer["statusCode"] == 502
+        assert f"not authorized to perform: {action}" in answer["body"]
+    else:
+        assert answer["statusCode"] == 200
+        assert f"not authorized to perform: {action}" in logs
+        assert '"CaptureFailed":[1.0]' in logs
