@@ -147,6 +147,22 @@ class QualityRequest(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _windows_in_calendar(self) -> QualityRequest:
+        # The windows are computed from window_end in UTC; an end at either edge of the
+        # calendar would otherwise fail deep in the handler with a bare OverflowError.
+        if self.window_end is not None:
+            back = timedelta(hours=self.label_delay_hours + self.window_hours)
+            try:
+                self.window_end.astimezone(UTC) - back
+            except OverflowError:
+                raise ValueError(
+                    f"window_end {self.window_end.isoformat()} in UTC, minus label_delay_hours "
+                    f"{self.label_delay_hours} and window_hours {self.window_hours}, is outside "
+                    "the calendar"
+                ) from None
+        return self
+
     def resolved_baseline_key(self) -> str:
         return self.baseline_key or settings.BASELINE_KEY.format(model=self.model)
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -34,6 +34,7 @@ from pydantic import (
     Field,
     StringConstraints,
     field_validator,
+    model_validator,
 )
 
 from mlops_drift import settings
@@ -124,7 +125,25 @@ class CheckRequest(_Strict):
     @field_validator("window_end")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else value.astimezone(UTC)
+        if value is None:
+            return None
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            # pydantic reports ValueError with the field's name; OverflowError would escape bare.
+            raise ValueError(f"{value.isoformat()} is outside the calendar in UTC") from None
+
+    @model_validator(mode="after")
+    def _window_in_calendar(self) -> CheckRequest:
+        if self.window_end is not None:
+            try:
+                self.window_end - timedelta(hours=self.window_hours)
+            except OverflowError:
+                raise ValueError(
+                    f"window_end {self.window_end.isoformat()} minus window_hours "
+                    f"{self.window_hours} falls before year 1"
+                ) from None
+        return self
 
     @field_validator("variants")
     @classmethod
