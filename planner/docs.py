@@ -210,7 +210,8 @@ def controls_table() -> str:
     lines += [
         "",
         "Generated from `policy/mlops_policies/controls.py` (`make docs`); "
-        "tests/policy/test_controls.py checks it against ../shared/SECURITY-CONTROLS.md.",
+        "tests/policy/test_controls.py checks it against policy/SECURITY-CONTROLS.md, the "
+        "project's copy of ../shared/SECURITY-CONTROLS.md.",
         "",
         CONTROLS_END,
         "",
