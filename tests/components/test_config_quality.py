@@ -13,17 +13,9 @@ from components.config import ConfigError, load_platform_config
 from planner.mocks import Registration
 from planner.run import PROJECT_DIR, run_stack_config
 from planner.stackfile import load_stack_config
+from tests.components.test_config_drift import DEV_FILE, NS, dev_values, line, problems
 
-DEV_FILE = "stacks/Pulumi.dev.yaml"
-NS = "mlops-platform:"
 FAIRNESS_ACCEPTED = "an input feature in sensitiveAttribute, or this alarm unset"
-
-
-def dev_values(**overrides: Any) -> dict[str, Any]:
-    values: dict[str, Any] = dict(load_stack_config(PROJECT_DIR, "dev").values)
-    for key, value in overrides.items():
-        values[f"{NS}{key}"] = json.dumps(value)
-    return values
 
 
 def quality(*monitors: dict[str, Any], **section: Any) -> dict[str, Any]:
@@ -32,16 +24,6 @@ def quality(*monitors: dict[str, Any], **section: Any) -> dict[str, Any]:
 
 def monitor(**fields: Any) -> dict[str, Any]:
     return {"model": "churn", "endpoint": "mlops-platform-dev-churn", **fields}
-
-
-def problems(**overrides: Any) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        load_platform_config(dev_values(**overrides), "dev")
-    return [p.render(DEV_FILE) for p in caught.value.problems]
-
-
-def line(key: str, problem: str, got: str, accepted: str) -> str:
-    return f"{DEV_FILE}: {NS}{key}: {problem} (got {got}); accepted: {accepted}"
 
 
 def test_defaults_of_a_monitor() -> None:
