@@ -58,6 +58,22 @@ MALLOC_TUNING = {
 }
 
 
+def engine_layer(
+    resource_name: str, layer_name: str, description: str, opts: pulumi.ResourceOptions
+) -> aws.lambda_.LayerVersion:
+    """The drift engine's dependencies layer (`make lambda-layer`): the drift checks' and, in a
+    stack without them, the quality checks'."""
+    return aws.lambda_.LayerVersion(
+        resource_name,
+        layer_name=layer_name,
+        description=description,
+        code=pulumi.FileArchive(str(LAYER_ZIP)),
+        compatible_runtimes=[RUNTIME],
+        compatible_architectures=[ARCHITECTURE],
+        opts=opts,
+    )
+
+
 @dataclass(frozen=True)
 class DriftMonitorArgs:
     """Inputs of `DriftMonitor`."""
@@ -257,14 +273,11 @@ class DriftMonitor(PlatformComponent):
         return role
 
     def _layer_version(self) -> aws.lambda_.LayerVersion:
-        return aws.lambda_.LayerVersion(
+        return engine_layer(
             f"{self._name}-layer",
-            layer_name=self._physical("deps", NameKind.LAMBDA_FUNCTION),
-            description="Drift-check dependencies: Powertools, numpy, orjson, msgspec (arm64).",
-            code=pulumi.FileArchive(str(LAYER_ZIP)),
-            compatible_runtimes=[RUNTIME],
-            compatible_architectures=[ARCHITECTURE],
-            opts=self._opts(),
+            self._physical("deps", NameKind.LAMBDA_FUNCTION),
+            "Drift-check dependencies: Powertools, numpy, orjson, msgspec (arm64).",
+            self._opts(),
         )
 
     def _function(self, kind: str) -> aws.lambda_.Function:

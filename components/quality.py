@@ -38,16 +38,16 @@ from mlops_drift import settings
 from components import functions, iam
 from components.config import QualityAlarms, QualityMonitorSpec
 from components.drift import (
-    LAYER_ZIP,
     SCHEDULE_MAX_AGE_SECONDS,
     SCHEDULE_RETRIES,
     SCHEDULER_SERVICE,
     code_archive,
+    engine_layer,
     production_variants,
     scheduler_policy,
 )
 from components.feature_store import feature_group_name
-from components.functions import ARCHITECTURE, LAMBDA_SERVICE, RUNTIME, XRAY_ACTIONS
+from components.functions import LAMBDA_SERVICE, XRAY_ACTIONS
 from components.naming import NameKind
 from components.platform import PlatformComponent, PlatformContext
 
@@ -241,15 +241,12 @@ class QualityMonitor(PlatformComponent):
         )
         layer = args.layer_arn
         if layer is None:
-            layer = aws.lambda_.LayerVersion(
+            layer = engine_layer(
                 f"{self._name}-layer",
-                layer_name=self._physical("deps", NameKind.LAMBDA_FUNCTION),
-                description="Quality-check dependencies: Powertools, numpy, orjson, msgspec "
-                "(arm64); the drift checks' layer.",
-                code=pulumi.FileArchive(str(LAYER_ZIP)),
-                compatible_runtimes=[RUNTIME],
-                compatible_architectures=[ARCHITECTURE],
-                opts=self._opts(),
+                self._physical("deps", NameKind.LAMBDA_FUNCTION),
+                "Quality-check dependencies: Powertools, numpy, orjson, msgspec (arm64); the "
+                "drift checks' layer.",
+                self._opts(),
             ).arn
         return functions.hardened_function(
             ctx,
