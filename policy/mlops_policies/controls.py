@@ -24,6 +24,7 @@ from dataclasses import dataclass
 CHECKOV = "checkov (tests/kubernetes)"
 IAM_LINT = "IAM lint (tests/security/test_iam_lint.py)"
 PROTECTION_TEST = "protection test (tests/security/test_protection.py)"
+VARIANT_NAMES_TEST = "variant-name test (tests/components/test_variant_names.py)"
 
 EXTERNAL_ENFORCERS: dict[str, str] = {
     CHECKOV: "checkov's Kubernetes checks over every shipped stack's rendered manifests "
@@ -32,6 +33,8 @@ EXTERNAL_ENFORCERS: dict[str, str] = {
     'shipped stack\'s plan, and the source comments next to Resource "*"',
     PROTECTION_TEST: "protect and retain_on_delete of every stateful registration of every "
     "shipped stack, as the stack's protection config says",
+    VARIANT_NAMES_TEST: "every shipped stack planned twice, the second time with another model "
+    "version: the endpoint configuration is replaced and its variant names stay",
 }
 """Enforcers outside the pack: tests of the suite, run by `make test` in CI."""
 
@@ -150,10 +153,11 @@ CONTROLS: tuple[Control, ...] = (
         "SM-2",
         SM,
         "Models: network isolation",
-        "Training and processing in a VPC when the stack config gives one.",
-        not_encoded="no policy checks that a pipeline's training and processing jobs carry a "
-        "VpcConfig when the stack has a network (the pipeline definition sets one; "
-        "sagemaker-model-vpc checks only models)",
+        "Training and processing in a VPC when the stack config gives one (the policy tells "
+        "that the stack has a network from its VPC-placed models and jobs; not applicable "
+        "without one).",
+        (),
+        ("sagemaker-pipeline-jobs-in-vpc",),
     ),
     Control(
         "SM-3",
@@ -618,9 +622,10 @@ CONTROLS: tuple[Control, ...] = (
         "REL-2",
         REL,
         "SageMaker real-time endpoints update blue/green",
-        "A new endpoint config keeps the variant name.",
-        not_encoded="a policy sees one registration, not the previous endpoint config; no test "
-        "compares variant names across a config update",
+        "A new endpoint config keeps the variant name (the policy holds variant names to a "
+        "fixed set that alarms and scaling key on; a test plans a version change and compares).",
+        (),
+        ("sagemaker-variant-names-stable", VARIANT_NAMES_TEST),
     ),
     Control(
         "REL-3",

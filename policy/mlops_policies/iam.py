@@ -85,6 +85,15 @@ UNSCOPABLE_ACTIONS = (
     # the repository-scoped ecr:BatchGetImage / GetDownloadUrlForLayer grants.
     "ecr:GetAuthorizationToken",
     "sts:GetCallerIdentity",
+    # What SageMaker looks up with a job's or model's role before it places network interfaces
+    # in the stack's VPC: EC2's Describe actions take no resource type, nor does the removal
+    # of an interface permission (it names only the permission's id).
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeVpcs",
+    "ec2:DescribeDhcpOptions",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DeleteNetworkInterfacePermission",
 )
 """The default of policy config `unscopableActions`: actions that AWS's service authorization
 reference lists without any resource type, so `Resource: "*"` is the only way to grant them.

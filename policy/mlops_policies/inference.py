@@ -18,10 +18,29 @@ The rollout control is a stack policy: an endpoint's `deploymentConfig` is judge
 of the configuration it serves, found through `endpointConfigName` (its property dependency in
 a preview, else the configuration's name). An endpoint whose configuration is not in the stack
 is held to the real-time control, since nothing shows it to be serverless.
+
+Stable variant names (REL-2) are a stack policy too. A new endpoint configuration (a blue/green
+update) keeps the variant names of the one it replaces, since the endpoint's CloudWatch alarms,
+its Application Auto Scaling target and its data capture key on the variant name. A policy sees
+one plan, not the previous configuration, so it encodes what makes the name stable within it:
+- every variant of every endpoint configuration is named from the policy config
+  (`productionVariantNames`, `shadowVariantNames`: "AllTraffic" and "Shadow", the names
+  components/inference.py gives), never after a model version; serverless configurations too,
+  since their variant name is kept across updates as well;
+- for each endpoint, the variants of the configuration it serves (linked as above) are the
+  names the rest of the stack keys on: a metric alarm (or an alarm's metric query) with the
+  endpoint's EndpointName and a VariantName names one of them; an Application Auto Scaling
+  target `endpoint/<name>/variant/<variant>` names one of its production variants; and the
+  alarms of `deploymentConfig.autoRollbackConfiguration` are alarms of the stack on its variants.
+  An endpoint whose configuration is not in the stack is judged against the accepted names.
+A serverless endpoint takes no `deploymentConfig` (blue/green does not apply to it), so for it
+that last part has nothing to judge; the policy is marked not applicable only when the stack has
+neither an endpoint configuration nor an endpoint.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +67,7 @@ from ._util import (
     mapping,
     number,
 )
+from .alarms import METRIC_ALARM
 from .training import LOCAL_STORAGE_INSTANCES, allowed_without_isolation
 
 ENDPOINT_CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
@@ -59,6 +79,14 @@ MAX_CANARY_PERCENT = 50
 SHIFTING_TYPES = ("CANARY", "LINEAR")
 
 _SERVERLESS = "the endpoint configuration is serverless only"
+
+SCALING_TARGET = "aws:appautoscaling/target:Target"
+PRODUCTION_VARIANT_NAMES = ("AllTraffic",)
+"""The production variant names a configuration may use (policy config
+`productionVariantNames`); components/inference.py names its production variant AllTraffic."""
+SHADOW_VARIANT_NAMES = ("Shadow",)
+"""The shadow variant names a configuration may use (policy config `shadowVariantNames`)."""
+_VARIANT_RESOURCE = re.compile(r"^endpoint/([^/]+)/variant/([^/]+)$")
 
 
 # ---- endpoint configurations: their variants ---------------------------------------------------
@@ -278,6 +306,157 @@ def _safe_rollout(args: StackValidationArgs, report: ReportViolation) -> None:
             report(f"{subject} {problem}", endpoint.urn)
 
 
+# ---- stable variant names (a stack policy) -----------------------------------------------------
+
+_VARIANT_NAMES_CONFIG = {False: "productionVariantNames", True: "shadowVariantNames"}
+_VARIANT_NAMES_DEFAULT = {False: PRODUCTION_VARIANT_NAMES, True: SHADOW_VARIANT_NAMES}
+
+
+def _accepted_names(config: Mapping[str, Any], shadow: bool) -> list[str]:
+    key = _VARIANT_NAMES_CONFIG[shadow]
+    return [str(n) for n in as_list(config.get(key, list(_VARIANT_NAMES_DEFAULT[shadow])))]
+
+
+@dataclass(frozen=True)
+class _Served:
+    """The variants an endpoint serves, and how a message names where they come from."""
+
+    names: list[str]
+    production: list[str]
+    source: str
+    """`of its endpoint configuration 'churn'`, or why the accepted names stand in."""
+
+    def phrase(self, production: bool) -> str:
+        names = self.production if production else self.names
+        kind = "production variants" if production else "variants"
+        return f"the {kind} {names} {self.source}"
+
+
+def _served(
+    endpoint: PolicyResource, config: PolicyResource | None, accepted: Mapping[bool, list[str]]
+) -> _Served:
+    if config is None:
+        name = known(endpoint.props, "endpointConfigName")
+        return _Served(
+            [*accepted[False], *accepted[True]],
+            list(accepted[False]),
+            f"accepted by the policy config (its endpointConfigName {name!r} is not an "
+            "EndpointConfiguration of this stack)",
+        )
+    variants = [(v.shadow, known(v.props, "variantName")) for v in _variants(config.props)]
+    return _Served(
+        [str(n) for _, n in variants if isinstance(n, str)],
+        [str(n) for shadow, n in variants if isinstance(n, str) and not shadow],
+        f"of its endpoint configuration {config.name!r}",
+    )
+
+
+def _watched_variants(alarm: PolicyResource, endpoint_name: str) -> list[str]:
+    """The VariantName dimensions of `alarm` (its metric and its metric queries' metrics) that
+    go with EndpointName `endpoint_name`, in order, each once."""
+    dimension_sets = [mapping(known(alarm.props, "dimensions"))]
+    for query in as_list(known(alarm.props, "metricQueries")):
+        dimension_sets.append(mapping(mapping(mapping(query).get("metric")).get("dimensions")))
+    found: list[str] = []
+    for dimensions in dimension_sets:
+        variant = dimensions.get("VariantName")
+        watched = dimensions.get("EndpointName") == endpoint_name
+        if watched and isinstance(variant, str) and variant not in found:
+            found.append(variant)
+    return found
+
+
+def _variant_config_names(
+    configs: list[PolicyResource],
+    accepted: Mapping[bool, list[str]],
+    report: ReportViolation,
+) -> None:
+    for config in configs:
+        for variant in _variants(config.props):
+            names = accepted[variant.shadow]
+            if variant.props.get("variantName") in names:
+                continue
+            kind = "shadow variant" if variant.shadow else "production variant"
+            report(
+                f"SageMaker endpoint configuration {config.name!r} {variant.label} is not one of "
+                f"the accepted {kind} names {names} (policy config "
+                f"{_VARIANT_NAMES_CONFIG[variant.shadow]}); every configuration of an endpoint "
+                "keeps the same variant names, without a model version in them, so its alarms "
+                "and autoscaling keep following the variant.",
+                config.urn,
+            )
+
+
+def _variant_names_stable(args: StackValidationArgs, report: ReportViolation) -> None:
+    configs = [r for r in args.resources if r.resource_type == ENDPOINT_CONFIG]
+    endpoints = [r for r in args.resources if r.resource_type == ENDPOINT]
+    if not configs and not endpoints:
+        args.not_applicable("the stack has no SageMaker endpoint configurations or endpoints")
+    policy_config = args.get_config()
+    accepted = {shadow: _accepted_names(policy_config, shadow) for shadow in (False, True)}
+    _variant_config_names(configs, accepted, report)
+
+    linker = Linker(configs, _config_names)
+    alarms = [r for r in args.resources if r.resource_type == METRIC_ALARM]
+    alarms_by_name: dict[str, PolicyResource] = {}
+    for alarm in alarms:
+        name = known(alarm.props, "name")
+        if isinstance(name, str) and name:
+            alarms_by_name.setdefault(name, alarm)
+    targets = [r for r in args.resources if r.resource_type == SCALING_TARGET]
+    for endpoint in endpoints:
+        served = _served(endpoint, linker.find(endpoint, "endpointConfigName"), accepted)
+        endpoint_name = known(endpoint.props, "name")
+        if not isinstance(endpoint_name, str) or not endpoint_name:
+            continue
+        subject = f"SageMaker endpoint {endpoint.name!r}"
+        for alarm in alarms:
+            for variant in _watched_variants(alarm, endpoint_name):
+                if variant not in served.names:
+                    report(
+                        f"CloudWatch alarm {alarm.name!r} watches variant {variant!r} of "
+                        f"{subject}, not one of {served.phrase(production=False)}; key it on a "
+                        "variant name every configuration of the endpoint keeps.",
+                        alarm.urn,
+                    )
+        for target in targets:
+            resource_id = known(target.props, "resourceId")
+            match = _VARIANT_RESOURCE.match(resource_id) if isinstance(resource_id, str) else None
+            if match is None or match.group(1) != endpoint_name:
+                continue
+            variant = match.group(2)
+            if variant not in served.production:
+                report(
+                    f"Application Auto Scaling target {target.name!r} scales variant "
+                    f"{variant!r} of {subject}, not one of {served.phrase(production=True)}; "
+                    "scale a production variant every configuration of the endpoint keeps.",
+                    target.urn,
+                )
+        deployment = mapping(known(endpoint.props, "deploymentConfig"))
+        rollback = as_list(mapping(deployment.get("autoRollbackConfiguration")).get("alarms"))
+        for entry in rollback:
+            alarm_name = mapping(entry).get("alarmName")
+            if not isinstance(alarm_name, str) or not alarm_name:
+                continue
+            rollback_alarm = alarms_by_name.get(alarm_name)
+            if rollback_alarm is None:
+                report(
+                    f"{subject} rolls back on alarm {alarm_name!r} "
+                    "(deploymentConfig.autoRollbackConfiguration), which is not a CloudWatch "
+                    "metric alarm of this stack; roll back on the stack's alarms on the "
+                    "endpoint's variants.",
+                    endpoint.urn,
+                )
+            elif not _watched_variants(rollback_alarm, endpoint_name):
+                report(
+                    f"{subject} rolls back on alarm {alarm_name!r} "
+                    f"(CloudWatch alarm {rollback_alarm.name!r}), which watches none of "
+                    f"{served.phrase(production=False)}; a rollback alarm watches the "
+                    "endpoint's variant by its EndpointName and VariantName.",
+                    endpoint.urn,
+                )
+
+
 # ---- models -------------------------------------------------------------------------------------
 
 
@@ -371,6 +550,32 @@ INFERENCE_POLICIES = (
         ),
         validate=_safe_rollout,
         enforcement_level=EnforcementLevel.MANDATORY,
+    ),
+    StackValidationPolicy(
+        name="sagemaker-variant-names-stable",
+        description=(
+            "Every SageMaker endpoint configuration names its variants from the policy config "
+            "(productionVariantNames, shadowVariantNames), so a new configuration keeps the "
+            "variant name; each endpoint's alarms, autoscaling targets and rollback alarms key "
+            "on variants its configuration has."
+        ),
+        validate=_variant_names_stable,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        config_schema=PolicyConfigSchema(
+            properties={
+                "productionVariantNames": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "minItems": 1,
+                    "default": list(PRODUCTION_VARIANT_NAMES),
+                },
+                "shadowVariantNames": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "default": list(SHADOW_VARIANT_NAMES),
+                },
+            }
+        ),
     ),
     _policy(
         "sagemaker-model-network-isolation",

@@ -27,6 +27,12 @@ control concerns no job of the pipeline (a batch pipeline has no Training step) 
 applicable with the reason. A job on an instance type with local NVMe storage
 (`LOCAL_STORAGE_INSTANCES`) needs no volume key: SageMaker encrypts that storage in hardware and
 rejects a VolumeKmsKeyId for it.
+
+The VPC control (`sagemaker-pipeline-jobs-in-vpc`, SM-2) is a stack policy: whether a job must
+run in a VPC depends on whether the stack has a network, which it infers from the subnets the
+stack's models and jobs are placed in (see `_jobs_in_vpc`). It also judges a pipeline's
+CreateModel steps (`Type: "Model"`), whose VpcConfig its Transform jobs run in; a stack without
+a network is marked not applicable with the reason.
 """
 
 from __future__ import annotations
@@ -41,9 +47,12 @@ from typing import Any
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
+    PolicyResource,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
 )
 from pulumi_policy.proxy import UnknownValueError
 
@@ -51,8 +60,11 @@ from ._util import as_list, is_aws_managed_key, json_value, known, mapping, numb
 
 PIPELINE = "aws:sagemaker/pipeline:Pipeline"
 TRAINING_JOB = "aws:sagemaker/trainingJob:TrainingJob"
+SAGEMAKER_MODEL = "aws:sagemaker/model:Model"
 
 TRAINING, PROCESSING, TRANSFORM = "Training", "Processing", "Transform"
+MODEL = "Model"
+"""A pipeline's CreateModel step (`Type: "Model"`), judged only by the VPC control."""
 
 MAX_RUNTIME_SECONDS = {TRAINING: 28 * 86_400, PROCESSING: 777_600}
 """The longest accepted MaxRuntimeInSeconds: 28 days for training (SageMaker's maximum) and
@@ -154,7 +166,7 @@ def _resolve(raw: Any, parameters: Mapping[str, Any]) -> _Value:
 @dataclass(frozen=True)
 class _Job:
     kind: str
-    """TRAINING, PROCESSING or TRANSFORM."""
+    """TRAINING, PROCESSING or TRANSFORM (or MODEL, for the VPC control only)."""
     label: str
     """How a message names the job: `Training step "Train"`, `training job`."""
     request: Mapping[str, Any]
@@ -182,7 +194,7 @@ class _UnreadableError(Exception):
     """The pipeline's definition cannot be read; the message says why."""
 
 
-def _pipeline_definition(args: ResourceValidationArgs) -> Mapping[str, Any]:
+def _pipeline_definition(args: ResourceValidationArgs | PolicyResource) -> Mapping[str, Any]:
     text = args.props.get("pipelineDefinition")  # unknown in a preview: the policy cannot run
     if text is None or text == "":
         if known(args.props, "pipelineDefinitionS3Location") is not None:
@@ -218,7 +230,8 @@ def _steps(steps: Any, where: str) -> Iterator[tuple[Mapping[str, Any], str]]:
                 yield from _steps(arguments.get(branch), inner)
 
 
-def _pipeline_jobs(definition: Mapping[str, Any]) -> list[_Job]:
+def _pipeline_jobs(definition: Mapping[str, Any], *, models: bool = False) -> list[_Job]:
+    """The definition's jobs; with `models`, its CreateModel steps too (as MODEL jobs)."""
     parameters = {
         str(p.get("Name")): p
         for p in as_list(definition.get("Parameters"))
@@ -231,6 +244,8 @@ def _pipeline_jobs(definition: Mapping[str, Any]) -> list[_Job]:
         label = f'{kind} step "{step.get("Name")}"{where}'
         if kind in (TRAINING, PROCESSING, TRANSFORM):
             jobs.append(_Job(str(kind), label, arguments, parameters))
+        elif kind == MODEL and models:
+            jobs.append(_Job(MODEL, label, arguments, parameters))
         elif kind == "Tuning":
             if "TrainingJobDefinition" in arguments:
                 request = mapping(arguments.get("TrainingJobDefinition"))
@@ -270,6 +285,9 @@ def _training_job(props: Mapping[str, Any]) -> _Job:
         "StoppingCondition": pick(stopping, "maxRuntimeInSeconds", "maxWaitTimeInSeconds"),
         "CheckpointConfig": pick(checkpoint, "s3Uri"),
     }
+    vpc = _tolerant(props, "vpcConfig")
+    if vpc is not None:
+        request["VpcConfig"] = pick(vpc, "subnets", "securityGroupIds")
     return _Job(TRAINING, "training job", request, {}, camel_case=True)
 
 
@@ -530,6 +548,196 @@ def _role(args: ResourceValidationArgs, report: ReportViolation) -> None:
             report(f"{job.label} {job.field('RoleArn')} {problem}", None)
 
 
+# ---- the VPC control (a stack policy) -----------------------------------------------------------
+
+_VPC_CONFIG: dict[str, tuple[str, ...]] = {
+    TRAINING: ("VpcConfig",),
+    PROCESSING: ("NetworkConfig", "VpcConfig"),
+    MODEL: ("VpcConfig",),
+}
+"""Where each kind of job request says which subnets it runs in. A Transform job has none: it
+runs in the VPC of its model, which a pipeline's CreateModel step (MODEL) gives."""
+
+MIN_SUBNETS = 2
+"""A job's subnets span at least two Availability Zones."""
+
+_NO_NETWORK = (
+    "the stack has no network: no SageMaker model, pipeline job or training job of the stack is "
+    "placed in VPC subnets, which is how the policy tells that the stack config gives one "
+    "(network.subnetIds)"
+)
+
+
+@dataclass(frozen=True)
+class _PlacedJob:
+    """A job of the stack that can run in a VPC, with the resource that declares it."""
+
+    resource: PolicyResource
+    subject: str
+    """How a message names it: `SageMaker pipeline 'p' Training step "Train"`."""
+    job: _Job
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        return _VPC_CONFIG[self.job.kind]
+
+    def field(self, *inner: str) -> str:
+        """How a message names the VpcConfig (or a field of it) in the job's request."""
+        return self.job.field(*self.path, *inner)
+
+    def subnets(self) -> tuple[list[str], list[str]]:
+        """The subnet ids the job names (literals and parameter defaults, deduplicated, in
+        order), and why any other entry cannot be judged."""
+        raw = self.job.get(*self.path, "Subnets").raw
+        if isinstance(raw, _Unknown):
+            raw = raw.strict()  # checked against the network: an unknown one stops the policy
+        if _is_reference(raw):
+            return [], [f"{self.field('Subnets')} is {json.dumps(raw, sort_keys=True)}, not a list"]
+        found: list[str] = []
+        problems: list[str] = []
+        for index, entry in enumerate(as_list(raw)):
+            value = _resolve(entry, self.job.parameters)
+            if value.runtime or not isinstance(value.value, str) or not value.value:
+                problems.append(
+                    f"{self.field('Subnets')}[{index}] is {value.describe()}, which names no "
+                    "subnet at plan time; give the subnet id or a parameter whose default is it"
+                )
+            elif value.value not in found:
+                found.append(value.value)
+        return found, problems
+
+
+def _stack_jobs(
+    args: StackValidationArgs,
+) -> tuple[list[_PlacedJob], list[tuple[PolicyResource, str]]]:
+    """Every Training, Processing, Tuning and CreateModel job of the stack's pipelines and its
+    training job resources; and the pipelines whose definition cannot be read, with why."""
+    placed: list[_PlacedJob] = []
+    unreadable: list[tuple[PolicyResource, str]] = []
+    for resource in args.resources:
+        if resource.resource_type == PIPELINE:
+            name = known(resource.props, "pipelineName") or resource.name
+            try:
+                jobs = _pipeline_jobs(_pipeline_definition(resource), models=True)
+            except _UnreadableError as exc:
+                unreadable.append((resource, f"SageMaker pipeline {name!r}: {exc}"))
+                continue
+            placed.extend(
+                _PlacedJob(resource, f"SageMaker pipeline {name!r} {job.label}", job)
+                for job in jobs
+                if job.kind in _VPC_CONFIG
+            )
+        elif resource.resource_type == TRAINING_JOB:
+            name = known(resource.props, "trainingJobName") or resource.name
+            placed.append(
+                _PlacedJob(
+                    resource, f"SageMaker training job {name!r}", _training_job(resource.props)
+                )
+            )
+    return placed, unreadable
+
+
+def _model_subnets(args: StackValidationArgs) -> list[str]:
+    """The subnets the stack's SageMaker models are placed in (vpcConfig.subnets)."""
+    found: list[str] = []
+    for resource in args.resources:
+        if resource.resource_type != SAGEMAKER_MODEL:
+            continue
+        vpc = mapping(resource.props.get("vpcConfig"))
+        for subnet in as_list(vpc.get("subnets")):
+            if isinstance(subnet, str) and subnet and subnet not in found:
+                found.append(subnet)
+    return found
+
+
+def _vpc_problems(placed: _PlacedJob, network: list[str]) -> list[str]:
+    """Why a job does not run in the stack's network with a security group."""
+    vpc = placed.job.get(*placed.path)
+    subnets_named = f"the stack's network subnets {sorted(network)}"
+    if vpc.absent:
+        return [
+            f"sets no {placed.field()}, so it runs outside the stack's VPC; give {placed.field()} "
+            f"with {subnets_named} and a security group."
+        ]
+    if vpc.runtime or not isinstance(vpc.raw, Mapping | _Unknown):
+        return [
+            f"{placed.field()} is {vpc.describe()}, not known at plan time; give {subnets_named} "
+            "and a security group."
+        ]
+    problems: list[str] = []
+    subnets, unreadable = placed.subnets()
+    problems.extend(f"{problem}." for problem in unreadable)
+    foreign = sorted(set(subnets) - set(network))
+    missing = sorted(set(network) - set(subnets))
+    given = f"{placed.field('Subnets')} {sorted(subnets)}"
+    if foreign:
+        problems.append(
+            f"{given} includes {foreign}, outside {subnets_named}; run the job in the stack's "
+            "network."
+        )
+    elif len(subnets) < MIN_SUBNETS and not unreadable:
+        problems.append(
+            f"{given} has {len(subnets)} distinct subnet(s); give at least {MIN_SUBNETS}, in "
+            f"different Availability Zones: {subnets_named}."
+        )
+    elif missing and not unreadable:
+        problems.append(f"{given} leaves out {missing} of {subnets_named}; give all of them.")
+    groups = placed.job.get(*placed.path, "SecurityGroupIds")
+    if not groups.unknown and not as_list(groups.raw):
+        problems.append(
+            f"{placed.field('SecurityGroupIds')} is not set; give at least one security group."
+        )
+    return problems
+
+
+def _jobs_in_vpc(args: StackValidationArgs, report: ReportViolation) -> None:
+    """SM-2: SageMaker training and processing run in a VPC when the stack config gives one.
+
+    A policy cannot read the stack config, so the stack's network is inferred from its
+    resources: the subnets its SageMaker models are placed in (`vpcConfig.subnets`, which the
+    inference component sets from `network.subnetIds`) or, when no model is in a VPC, the
+    subnets its pipeline jobs and training jobs are placed in (`VpcConfig.Subnets`). A stack
+    none of whose models and jobs is in subnets has no network by this evidence and the policy
+    is marked not applicable, with the reason.
+
+    With a network, every Training and Processing step, every training job definition of a
+    Tuning step and every CreateModel step (`Type: "Model"`, whose VpcConfig the Transform jobs
+    using the model run in) of every pipeline, and every training job resource, carries a
+    VpcConfig (a Processing step's under NetworkConfig) whose subnets are exactly the
+    network's, at least two, and a security group; a job in other subnets, in only some of
+    them, or in one subnet is a violation naming the pipeline, the step and the subnets. A
+    subnet given as `{"Get": "Parameters.X"}` is judged by the parameter's default; one only
+    known when the pipeline runs cannot be judged and is reported. A security group only needs
+    to be set (a reference, or in a preview an output of another resource, passes). An
+    unreadable definition (not JSON, kept in S3) is reported on the pipeline.
+
+    What the inference cannot see: a stack whose config gives a network while none of its
+    models and pipeline jobs is placed in it looks like a stack without a network, and the
+    policy is not applicable to it. That the pipeline definition carries the configured
+    subnets is asserted by the component tests: tests/training/test_pipeline_definition.py
+    renders the training pipeline with `subnet_ids` and checks the Training step's VpcConfig
+    and every Processing step's NetworkConfig.VpcConfig.Subnets.
+    """
+    placed, unreadable = _stack_jobs(args)
+    network = _model_subnets(args)
+    if not network:
+        for each in placed:
+            if not each.job.get(*each.path).absent:
+                network.extend(s for s in each.subnets()[0] if s not in network)
+    if not network:
+        args.not_applicable(_NO_NETWORK)
+    for resource, message in unreadable:
+        report(message, resource.urn)
+    if not placed and not unreadable:
+        args.not_applicable(
+            f"the stack has a network (subnets {sorted(network)}) but runs no SageMaker "
+            "training, processing, tuning or model-creating pipeline job"
+        )
+    for each in placed:
+        for problem in _vpc_problems(each, network):
+            report(f"{each.subject} {problem}", each.resource.urn)
+
+
 # ---- the policies ------------------------------------------------------------------------------
 
 
@@ -595,5 +803,16 @@ TRAINING_POLICIES = (
         "A SageMaker pipeline has an execution role and every training and processing job in "
         "it runs with that role or another IAM role ARN, never a wildcard.",
         _role,
+    ),
+    StackValidationPolicy(
+        name="sagemaker-pipeline-jobs-in-vpc",
+        description=(
+            "When the stack has a network (its SageMaker models or jobs run in VPC subnets), "
+            "every training, processing and tuning job of its pipelines, every model a "
+            "pipeline creates and every training job runs in the network's subnets (at least "
+            "two) with a security group; not applicable to a stack without a network."
+        ),
+        validate=_jobs_in_vpc,
+        enforcement_level=EnforcementLevel.MANDATORY,
     ),
 )

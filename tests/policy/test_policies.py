@@ -249,9 +249,9 @@ def test_every_policy_has_a_violating_case_here() -> None:
     # The S3 policies' cases are in test_s3_policies.py, the other services' in
     # test_service_policies.py, and Lambda, logs, IAM, Scheduler and Step Functions' in
     # test_lambda_iam_policies.py, the training (SageMaker pipeline) ones in
-    # test_training_policies.py, the inference (endpoint and model) ones in
-    # test_inference_policies.py, the Firehose ones in test_firehose.py, the CloudWatch alarm
-    # ones in test_alarms.py, the
+    # test_training_policies.py (the network one in test_network_policies.py), the inference
+    # (endpoint and model) ones in test_inference_policies.py, the Firehose ones in
+    # test_firehose.py, the CloudWatch alarm ones in test_alarms.py, the
     # Kubernetes workload ones in test_kubernetes.py, the EKS cluster and node ones in
     # test_eks.py, the DynamoDB ones in test_dynamodb_policies.py.
     covered = {
@@ -267,6 +267,7 @@ def test_every_policy_has_a_violating_case_here() -> None:
         "sagemaker-endpoint-config-kms", "sagemaker-endpoint-data-capture",
         "sagemaker-endpoint-instance-count", "sagemaker-endpoint-safe-rollout",
         "sagemaker-model-network-isolation", "sagemaker-model-vpc",
+        "sagemaker-pipeline-jobs-in-vpc", "sagemaker-variant-names-stable",
         "ecr-scan-on-push", "ecr-immutable-tags", "ecr-kms-encryption",
         "sns-topic-kms-encryption", "sns-topic-policy-not-public", "sqs-queue-kms-encryption",
         "sqs-queue-message-retention", "sqs-queue-policy-not-public",

@@ -226,9 +226,10 @@ def test_compliant_pipeline_passes_the_whole_pack() -> None:
 
 
 def test_every_training_policy_is_registered() -> None:
-    assert [p.name for p in POLICIES if p.name.startswith("sagemaker-pipeline-")] == (
-        TRAINING_POLICY_NAMES
-    )
+    assert [p.name for p in POLICIES if p.name.startswith("sagemaker-pipeline-")] == [
+        *TRAINING_POLICY_NAMES,
+        "sagemaker-pipeline-jobs-in-vpc",  # a stack policy: tests/policy/test_network_policies.py
+    ]
 
 
 BAD_CASES: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
