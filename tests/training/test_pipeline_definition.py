@@ -651,10 +651,19 @@ def test_batch_lookup_and_model(batch: dict[str, Any]) -> None:
     # It calls the SageMaker API: no network isolation, but in the VPC and encrypted.
     assert args["NetworkConfig"]["EnableNetworkIsolation"] is False
     assert args["NetworkConfig"]["EnableInterContainerTrafficEncryption"] is True
+    assert args["NetworkConfig"]["VpcConfig"] == {
+        "Subnets": ["subnet-0aaa1111", "subnet-0bbb2222"],
+        "SecurityGroupIds": ["sg-0ccc3333"],
+    }
     assert lookup["PropertyFiles"][0]["PropertyFileName"] == "LatestApproved"
     model = create["Arguments"]
     assert model["ExecutionRoleArn"] == ROLE
     assert model["EnableNetworkIsolation"] is True
+    # The transform job runs in the model's network (CreateTransformJob takes no VpcConfig).
+    assert model["VpcConfig"] == {
+        "Subnets": ["subnet-0aaa1111", "subnet-0bbb2222"],
+        "SecurityGroupIds": ["sg-0ccc3333"],
+    }
     (container,) = model.get("Containers") or [model["PrimaryContainer"]]
     assert container == {
         "ModelPackageName": {
@@ -664,6 +673,16 @@ def test_batch_lookup_and_model(batch: dict[str, Any]) -> None:
             }
         }
     }
+
+
+def test_batch_without_a_network_has_no_vpc_config() -> None:
+    lookup, create, _ = json.loads(
+        batch_transform_definition(
+            make_inputs(subnet_ids=(), security_group_ids=()), "ml.c5.xlarge", 3
+        )
+    )["Steps"]
+    assert "VpcConfig" not in lookup["Arguments"]["NetworkConfig"]
+    assert "VpcConfig" not in create["Arguments"]
 
 
 def test_batch_transform_job(batch: dict[str, Any]) -> None:
