@@ -22,6 +22,27 @@ def allow(sid: str, actions: list[str], resources: list[str], **extra: Any) -> S
     return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources, **extra}
 
 
+NETWORK_INTERFACE_ACTIONS = [
+    "ec2:CreateNetworkInterface",
+    "ec2:CreateNetworkInterfacePermission",
+    "ec2:DeleteNetworkInterface",
+    "ec2:DeleteNetworkInterfacePermission",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeVpcs",
+    "ec2:DescribeDhcpOptions",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeSecurityGroups",
+]
+"""What SageMaker does with a job's or a model's role to attach it to a VPC."""
+
+
+def manage_network_interfaces(sid: str) -> Statement:
+    """SageMaker creates, attaches and deletes the network interfaces of a job or a model in
+    the VPC with the role it runs as (training and processing jobs, models). On `Resource: "*"`:
+    the callers name why next to the Sid (the linter looks for the comment there)."""
+    return allow(sid, list(NETWORK_INTERFACE_ACTIONS), ["*"])
+
+
 def dead_letter_statements(queue_arn: str, kms_key_arn: str, region: str) -> list[Statement]:
     """Send to a KMS-encrypted dead-letter queue: the message, and the key through SQS only."""
     return [

@@ -1151,23 +1151,10 @@ def model_policy(
     ]
     if vpc:
         statements.append(
-            # SageMaker attaches the model's network interfaces with the role; EC2's describe
-            # and interface actions take no resource ARN known before they exist.
-            iam.allow(
-                "ManageModelNetworkInterfaces",
-                [
-                    "ec2:CreateNetworkInterface",
-                    "ec2:CreateNetworkInterfacePermission",
-                    "ec2:DeleteNetworkInterface",
-                    "ec2:DeleteNetworkInterfacePermission",
-                    "ec2:DescribeNetworkInterfaces",
-                    "ec2:DescribeVpcs",
-                    "ec2:DescribeDhcpOptions",
-                    "ec2:DescribeSubnets",
-                    "ec2:DescribeSecurityGroups",
-                ],
-                ["*"],
-            )
+            # SageMaker attaches the model's network interfaces with the role:
+            # ec2:CreateNetworkInterface, ec2:DescribeSubnets and the other EC2 describe and
+            # interface actions take no resource ARN known before the interfaces exist.
+            iam.manage_network_interfaces("ManageModelNetworkInterfaces")
         )
     return iam.document(*statements)
 
@@ -1198,13 +1185,16 @@ def firehose_policy_document(
             ["s3:GetBucketLocation", "s3:ListBucketMultipartUploads"],
             [bucket],
         ),
+        # The capture bucket uses an S3 Bucket Key (components/storage.py), so S3 asks KMS with
+        # the bucket's ARN as the encryption context, not the object's; the object prefixes
+        # stay for a bucket without one. (Proven: tests/e2e/test_service_role_sufficiency.py.)
         iam.allow(
             "EncryptCaptureObjects",
             ["kms:GenerateDataKey", "kms:Decrypt"],
             [kms_key_arn],
             Condition={
                 "StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"},
-                "StringLike": {"kms:EncryptionContext:aws:s3:arn": prefixes},
+                "StringLike": {"kms:EncryptionContext:aws:s3:arn": [bucket, *prefixes]},
             },
         ),
         iam.allow("LogDeliveryErrors", ["logs:PutLogEvents"], [f"{log_group_arn}:*"]),

@@ -676,6 +676,13 @@ def execution_policy(inputs: TrainingPipelineInputs, definition: dict[str, Any])
             Condition={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
         ),
     ]
+    if inputs.subnet_ids:
+        statements.append(
+            # In the VPC, SageMaker attaches each job's network interfaces with this role:
+            # ec2:CreateNetworkInterface, ec2:DescribeSubnets and the other EC2 describe and
+            # interface actions take no resource ARN known before the interfaces exist.
+            iam.manage_network_interfaces("ManageJobNetworkInterfaces")
+        )
     if inputs.mlflow_tracking_server_arn:
         statements.append(
             iam.allow(

@@ -1,7 +1,8 @@
 """The closed loop, offline: drift check -> DriftDetected -> retraining trigger -> pipeline.
 
-`ClosedLoop(plan)` is the account the plan would deploy, behind moto's server with IAM
-enforcement on (`loop.server`, `loop.iam`):
+`ClosedLoop(plan)` is the account the plan would deploy (moto answers in the plan's account id,
+`in_account`), behind moto's server with IAM enforcement on (`loop.server`, `loop.iam`; the
+queues' KMS keys known to it, `with_queue_keys`):
 - seeded, with the admin's credentials, with what the plan declares: the buckets with their
   SSE-KMS defaults, the decisions table (keys, TTL, key, point-in-time recovery), the platform
   bus, the topic under the platform key, the model package group, the training pipeline with
@@ -22,10 +23,12 @@ made it (`PermissionGapError`), even when the handler only logs it.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -35,6 +38,7 @@ import retrain_settings
 from boto3.dynamodb.types import TypeDeserializer
 from mlops_drift import settings as drift_settings
 from mlops_drift.baseline import baseline_to_dict
+from moto.sqs.models import sqs_backends
 
 from loop.functions import Delivery, Function, Invocation
 from loop.iam import Decision, Fault, trusts_service
@@ -70,6 +74,37 @@ WHOLE_EVENT: Final = {
 RECORDS_PER_OBJECT: Final = 60
 OBJECTS_PER_HOUR: Final = 2
 T = TypeVar("T")
+
+
+@contextmanager
+def in_account(account: str) -> Iterator[None]:
+    """moto's server (in this process) answers every request in `account`, the plan's: the
+    admin, the roles, the STS sessions and everything seeded live there, so the ARNs the plan's
+    policies name are the ARNs of the requests (moto's default account is 123456789012; the
+    prod plan's is another). moto reads `MOTO_ACCOUNT_ID` on each request."""
+    previous = os.environ.get("MOTO_ACCOUNT_ID")
+    os.environ["MOTO_ACCOUNT_ID"] = account
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("MOTO_ACCOUNT_ID", None)
+        else:
+            os.environ["MOTO_ACCOUNT_ID"] = previous
+
+
+def with_queue_keys(server: MotoServer) -> MotoServer:
+    """The server's IAM evaluation knows each queue's KMS key (SQS SSE-KMS: a producer's
+    SendMessage needs `kms:GenerateDataKey` and `kms:Decrypt` on it, `loop.iam.required`)."""
+
+    def queue_key(queue_arn: str) -> str | None:
+        name = queue_arn.rsplit(":", 1)[-1]
+        queue = sqs_backends[server.account][server.region].queues.get(name)
+        key = getattr(queue, "kms_master_key_id", None) if queue is not None else None
+        return str(key) if key else None
+
+    server.enforcement.keys = replace(server.enforcement.keys, queue_key=queue_key)
+    return server
 
 
 class PermissionGapError(AssertionError):
@@ -135,6 +170,7 @@ class ClosedLoop:
     deployed: list[Function] = field(init=False, default_factory=list)
     """Functions other than the two the loop deploys (`deploy`), closed with it."""
     _tmp: Path | None = field(init=False, default=None)
+    _account: Any = field(init=False, default=None)
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
@@ -144,11 +180,14 @@ class ClosedLoop:
             self._tmp = Path(tempfile.mkdtemp(prefix="loop-"))
         logs = self.workdir or self._tmp
         assert logs is not None
+        self._account = in_account(plan.account)
+        self._account.__enter__()
         self.server = MotoServer(
             plan.account, plan.region, plan.partition, serialize_dynamodb=self.serialize_dynamodb
         )
-        self.server.start()
         try:
+            self.server.start()
+            with_queue_keys(self.server)
             # The roles first: each function's environments start (and import) while seeding runs.
             self.drift = self._deploy(plan.drift, logs)
             self.trigger = self._deploy(plan.trigger, logs)
@@ -165,6 +204,9 @@ class ClosedLoop:
         for other in self.deployed:
             other.close()
         self.server.close()
+        if self._account is not None:
+            self._account.__exit__(None, None, None)
+            self._account = None
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
 
@@ -191,8 +233,12 @@ class ClosedLoop:
         }
 
     def _deploy(self, spec: FunctionSpec, logs: Path) -> Function:
+        """The function's role holds exactly `spec.policy` (a role several functions share, as
+        the prod drift functions do, is created once; its policy is replaced by this one)."""
         iam = self.client("iam")
-        iam.create_role(RoleName=spec.role_name, AssumeRolePolicyDocument=spec.trust_policy)
+        existing = {r["RoleName"] for r in iam.list_roles()["Roles"]}
+        if spec.role_name not in existing:
+            iam.create_role(RoleName=spec.role_name, AssumeRolePolicyDocument=spec.trust_policy)
         iam.put_role_policy(
             RoleName=spec.role_name, PolicyName=spec.policy_name, PolicyDocument=spec.policy
         )
@@ -413,26 +459,37 @@ class ClosedLoop:
             },
         )
 
-    def seed_endpoints(self) -> None:
-        """The plan's SageMaker endpoints as a deployment leaves them: a model package per
-        model (registered in the model's group), the models, the endpoint configs, the
-        endpoints, and each intended-state parameter with the value the plan renders."""
+    def seed_endpoints(self, approval: str = "Approved") -> None:
+        """The plan's SageMaker endpoints as a deployment leaves them: every model package the
+        models and the intended states name, registered in its group at the version its ARN
+        names (the versions before it too, approved), those named with `approval` as their
+        status; the models, the endpoint configs, the endpoints, and each intended-state
+        parameter with the value the plan renders. (moto's endpoint configs hold no shadow
+        variants: a plan's shadow variant is not live here.)"""
         sagemaker = self.client("sagemaker")
         ssm = self.client("ssm")
+        named: dict[str, set[int]] = {}
         for deployment in self.plan.endpoints:
-            for model, role, package in deployment.models:
-                group = package.rsplit("/", 2)[-2]
-                if group != self.plan.package_group:
-                    sagemaker.create_model_package_group(ModelPackageGroupName=group)
+            intended = json.loads(deployment.parameter_value).get("variants", [])
+            arns = [m[2] for m in deployment.models] + [v["modelPackageArn"] for v in intended]
+            for arn in arns:
+                group, version = arn.rsplit("/", 2)[-2:]
+                named.setdefault(group, set()).add(int(version) if version.isdigit() else 1)
+        for group, versions in sorted(named.items()):
+            if group != self.plan.package_group:
+                sagemaker.create_model_package_group(ModelPackageGroupName=group)
+            for n in range(1, max(versions) + 1):
                 sagemaker.create_model_package(
                     ModelPackageGroupName=group,
-                    ModelApprovalStatus="Approved",
+                    ModelApprovalStatus=approval if n in versions else "Approved",
                     InferenceSpecification={
                         "Containers": [{"Image": "loop/model:latest"}],
                         "SupportedContentTypes": ["text/csv"],
                         "SupportedResponseMIMETypes": ["text/csv"],
                     },
                 )
+        for deployment in self.plan.endpoints:
+            for model, role, package in deployment.models:
                 sagemaker.create_model(
                     ModelName=model,
                     ExecutionRoleArn=role,

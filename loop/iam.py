@@ -46,14 +46,22 @@ evaluated is what is attached to the role in moto's IAM), and replaces the decis
   GetParametersByPath's path), the endpoint a sagemaker-runtime InvokeEndpoint names in its
   path, the Firehose delivery stream,
   the event bus of each PutEvents entry, the SNS topic, the budget, the S3 bucket or object,
-  the SQS queue;
+  the SQS queue; the Lambda function an Invoke names in its path (`lambda:InvokeFunction`), the
+  KMS key a request's `KeyId` names, the ECR repository (of `registryId`'s account), the
+  CloudWatch Logs group or stream, Glue's catalog, database and table (`_more_service_resources`);
+  with `iam:PolicyARN` for Attach/DetachRolePolicy and `cloudwatch:namespace` for PutMetricData
+  (`_service_context`); the SageMaker processing, training or transform job a request names,
+  and EC2's network interface, its subnet and security groups (`_ec2_resources`; Describe* on
+  `*`), for SageMaker jobs run by `loop.pipeline`;
 - the request context: `aws:RequestedRegion`, `aws:PrincipalArn`, `aws:PrincipalAccount`,
   `aws:SecureTransport` (true: the functions reach AWS over TLS, the local HTTP is the
   harness's), and for S3 ListBucket `s3:prefix`, `s3:delimiter`, `s3:max-keys`;
 - the KMS permissions AWS checks with the caller's own identity when a service uses a key for
   it: S3 SSE-KMS (GetObject/HeadObject of an object under a key: `kms:Decrypt`; PutObject into
-  a bucket whose default encryption is a key: `kms:GenerateDataKey`) and encrypted SNS topics
-  (Publish: `kms:GenerateDataKey` and `kms:Decrypt`), each on the key's ARN with
+  a bucket whose default encryption is a key, or naming a key in its SSE-KMS headers:
+  `kms:GenerateDataKey`) and encrypted SNS topics
+  (Publish: `kms:GenerateDataKey` and `kms:Decrypt`) and SSE-KMS SQS queues (SendMessage: the
+  same two, when `KeyLookups.queue_key` knows the queue's key), each on the key's ARN with
   `kms:ViaService` = `<service>.<region>.amazonaws.com`, `kms:CallerAccount` and, for S3,
   `kms:EncryptionContext:aws:s3:arn` (the bucket's ARN when the bucket key is on);
 - the policy grammar: Action/NotAction (case-insensitive, `*` and `?`), Resource/NotResource
@@ -62,6 +70,8 @@ evaluated is what is attached to the role in moto's IAM), and replaces the decis
   `ForAnyValue:` and `ForAllValues:`; an absent key fails a positive operator and passes a
   negated one. Anything else (another operator, a policy variable) fails closed, with the
   reason in the denial.
+Checks a service makes with the principal's identity outside any request it signs (SageMaker's
+`iam:PassRole`, a volume's `kms:CreateGrant`) are evaluated the same way by `Enforcement.check`.
 Every decision is logged (`Enforcement.decisions`). A denied call answers `AccessDenied` to the
 function and stays in the log, so a handler that only logs the error (the trigger's
 notifications) still fails the loop: `ClosedLoop` checks `Enforcement.gaps()` after every
@@ -77,8 +87,12 @@ not exercised; Firehose's use of a stream's customer key (it encrypts with the g
 the stream was created, not with the producer's identity, so a producer's `kms:ViaService`
 firehose statement is not exercised); what the
 Lambda service does with the role (logs, X-Ray, the asynchronous dead-letter queue): the
-harness runs the handlers, not the Lambda service. An operation the resolver does not know is
-checked against resource `*` (as moto would), which a resource-scoped policy never allows:
+harness runs the handlers, not the Lambda service (tests/e2e/test_lambda_service_uses.py makes
+those calls with each role: CloudWatch Logs' CreateLogStream and PutLogEvents are checked on the
+stream's ARN, X-Ray's PutTraceSegments and PutTelemetryRecords on `*`, an SSE-KMS queue's
+SendMessage also as `kms:GenerateDataKey` and `kms:Decrypt` through SQS). An operation the
+resolver does not know is checked against resource `*` (as moto would), which a
+resource-scoped policy never allows:
 a new call in a handler fails here until it is described in `required`.
 """
 
@@ -106,17 +120,27 @@ ACTION_NAMES: Final[Mapping[str, str]] = {
     "budgets:CreateBudget": "budgets:ModifyBudget",
     "budgets:UpdateBudget": "budgets:ModifyBudget",
     "budgets:DeleteBudget": "budgets:ModifyBudget",
+    # moto names X-Ray's REST operations by their paths (`/TraceSegments`).
+    "xray:TraceSegments": "xray:PutTraceSegments",
+    "xray:TelemetryRecords": "xray:PutTelemetryRecords",
+    # CloudWatch signs as `monitoring`; its IAM prefix is `cloudwatch`.
+    "monitoring:PutMetricData": "cloudwatch:PutMetricData",
+    # Lambda's Invoke operation is authorized as `lambda:InvokeFunction`.
+    "lambda:Invoke": "lambda:InvokeFunction",
 }
 
 
 SAGEMAKER_NAMED: Final = (
+    ("ProcessingJobName", "processing-job"),
+    ("TrainingJobName", "training-job"),
+    ("TransformJobName", "transform-job"),
     ("EndpointName", "endpoint"),
     ("EndpointConfigName", "endpoint-config"),
     ("ModelName", "model"),
 )
 """SageMaker request parameters naming one resource, by the ARN kind they name, in the order
 they are looked for (CreateEndpoint names the endpoint and its config: the endpoint is the
-resource)."""
+resource; CreateTransformJob names the job and its model: the job is)."""
 
 
 RUNTIME_OPERATIONS: Final = frozenset(
@@ -322,6 +346,8 @@ class WireRequest:
     account: str
     region: str
     partition: str = "aws"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """The request's headers (S3: the SSE-KMS key a PutObject names)."""
 
 
 @dataclass(frozen=True)
@@ -334,6 +360,8 @@ class KeyLookups:
     """bucket -> (KMS key, bucket key on) of its default SSE-KMS encryption, else None."""
     topic_key: Callable[[str], str | None]
     """topic ARN -> its KMS key, else None."""
+    queue_key: Callable[[str], str | None] = field(default=lambda _queue: None)
+    """queue ARN -> its KMS key (SQS SSE-KMS), else None (`loop.services` sets it)."""
 
 
 def key_arn(key: str, request: WireRequest) -> str:
@@ -391,6 +419,8 @@ def _service_resources(request: WireRequest) -> list[str]:
             if value:
                 return [_arn(request, "sagemaker", f"{kind}/{value.lower()}")]
         return ["*"]
+    if service == "ec2":
+        return _ec2_resources(request)
     if service == "firehose":
         stream = _param(params, "DeliveryStreamName")
         return [_arn(request, "firehose", f"deliverystream/{stream}")] if stream else ["*"]
@@ -417,7 +447,97 @@ def _service_resources(request: WireRequest) -> list[str]:
         account = _param(params, "AccountId") or request.account
         name = budget or "*"
         return [f"arn:{request.partition}:budgets::{account}:budget/{name}"]
-    return [request.moto_resource]
+    found = _more_service_resources(request)
+    return found if found is not None else [request.moto_resource]
+
+
+def _ec2_resources(request: WireRequest) -> list[str]:
+    """EC2's network-interface calls (a SageMaker job in a VPC): CreateNetworkInterface on the
+    new interface (`network-interface/*`), its subnet and each security group; the calls on an
+    interface on that interface; Describe* take no resource (`*`)."""
+    operation = request.operation.partition(":")[2]
+    params = request.params
+    if operation == "CreateNetworkInterface":
+        subnet = _param(params, "SubnetId")
+        groups = sorted(
+            str(v[0] if isinstance(v, list) else v)
+            for k, v in params.items()
+            if k.startswith("SecurityGroupId.")
+        )
+        return [
+            _arn(request, "ec2", "network-interface/*"),
+            *([_arn(request, "ec2", f"subnet/{subnet}")] if subnet else []),
+            *(_arn(request, "ec2", f"security-group/{g}") for g in groups),
+        ]
+    interface = _param(params, "NetworkInterfaceId")
+    if interface and not operation.startswith("Describe"):
+        return [_arn(request, "ec2", f"network-interface/{interface}")]
+    return ["*"]
+
+
+def _more_service_resources(request: WireRequest) -> list[str] | None:
+    """Lambda, KMS, ECR, CloudWatch Logs and Glue resources (`loop.services`' calls), else
+    None. ECR: the repository of `registryId` (another account's for AWS's images);
+    GetAuthorizationToken takes no resource. Logs: a log group is checked as
+    `log-group:<name>:*` (the form AWS evaluates for log-group actions), a stream as
+    `log-group:<name>:log-stream:<stream>`. Glue: a table is checked on the catalog, the
+    database and the table (as AWS does)."""
+    service, _, operation = request.operation.partition(":")
+    params = request.params
+    if service == "lambda" and operation in ("Invoke", "InvokeFunction"):
+        parts = urlsplit(request.path).path.split("/")
+        if len(parts) > 3 and parts[2] == "functions":
+            name = unquote(parts[3])
+            return [
+                name if name.startswith("arn:") else _arn(request, "lambda", f"function:{name}")
+            ]
+        return ["*"]
+    if service == "kms":
+        key = _param(params, "KeyId")
+        return [key_arn(key, request)] if key else ["*"]
+    if service == "ecr":
+        repository = _param(params, "repositoryName")
+        if operation == "GetAuthorizationToken" or not repository:
+            return ["*"]
+        registry = _param(params, "registryId") or request.account
+        return [f"arn:{request.partition}:ecr:{request.region}:{registry}:repository/{repository}"]
+    if service == "logs":
+        group = _param(params, "logGroupName")
+        stream = _param(params, "logStreamName")
+        if not group:
+            return ["*"]
+        # CreateLogStream too is evaluated on the stream's ARN (CloudTrail's denial reads
+        # `logs:CreateLogStream on resource: ...:log-group:/aws/lambda/f:log-stream:2019/...`).
+        if stream and operation in ("PutLogEvents", "CreateLogStream"):
+            return [_arn(request, "logs", f"log-group:{group}:log-stream:{stream}")]
+        return [_arn(request, "logs", f"log-group:{group}:*")]
+    if service == "glue" and operation in ("GetTable", "UpdateTable"):
+        database = _param(params, "DatabaseName")
+        table = _param(params, "Name") or str(dict(params.get("TableInput") or {}).get("Name"))
+        catalog = _param(params, "CatalogId") or request.account
+        return [
+            f"arn:{request.partition}:glue:{request.region}:{catalog}:catalog",
+            f"arn:{request.partition}:glue:{request.region}:{catalog}:database/{database}",
+            f"arn:{request.partition}:glue:{request.region}:{catalog}:table/{database}/{table}",
+        ]
+    return None
+
+
+def _service_context(request: WireRequest) -> dict[str, list[str]]:
+    """Service condition keys from the request: `iam:PolicyARN` (Attach/DetachRolePolicy),
+    `cloudwatch:namespace` (PutMetricData)."""
+    service, _, operation = request.operation.partition(":")
+    if service == "iam" and operation in ("AttachRolePolicy", "DetachRolePolicy"):
+        policy = _param(request.params, "PolicyArn")
+        return {"iam:PolicyARN": [policy]} if policy else {}
+    if service in ("cloudwatch", "monitoring") and operation == "PutMetricData":
+        namespace = _param(request.params, "Namespace")
+        return {"cloudwatch:namespace": [namespace]} if namespace else {}
+    return {}
+
+
+def _truthy_header(value: str) -> bool:
+    return value.lower() == "true"
 
 
 def required(request: WireRequest, keys: KeyLookups) -> list[Permission]:
@@ -429,7 +549,19 @@ def required(request: WireRequest, keys: KeyLookups) -> list[Permission]:
         "aws:SecureTransport": ["true"],
     }
     if service != "s3":
-        needed = [Permission(action, r, common) for r in _service_resources(request)]
+        context = {**common, **_service_context(request)}
+        needed = [Permission(action, r, context) for r in _service_resources(request)]
+        if service == "sqs" and operation == "SendMessage":
+            queue = needed[0].resource
+            key = keys.queue_key(queue) if queue != "*" else None
+            if key is not None:  # SSE-KMS queue: the producer's GenerateDataKey and Decrypt
+                via = {
+                    **common,
+                    "kms:ViaService": [f"sqs.{request.region}.amazonaws.com"],
+                    "kms:CallerAccount": [request.account],
+                }
+                for kms_action in ("kms:GenerateDataKey", "kms:Decrypt"):
+                    needed.append(Permission(kms_action, key_arn(key, request), via, "sqs"))
         if service == "sns" and operation == "Publish":
             topic = needed[0].resource
             key = keys.topic_key(topic) if topic != "*" else None
@@ -458,6 +590,16 @@ def required(request: WireRequest, keys: KeyLookups) -> list[Permission]:
         found, kms_action = keys.object_key(bucket, object_key), "kms:Decrypt"
     elif action == "s3:PutObject" and object_key:
         found, kms_action = keys.bucket_default_key(bucket), "kms:GenerateDataKey"
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        named = headers.get("x-amz-server-side-encryption-aws-kms-key-id")
+        if headers.get("x-amz-server-side-encryption") == "aws:kms" and named:
+            # The key the request names wins over the bucket's default (as in S3).
+            asked = headers.get("x-amz-server-side-encryption-bucket-key-enabled")
+            default_bucket_key = found[1] if found is not None else False
+            found = (
+                named,
+                _truthy_header(asked) if asked is not None else default_bucket_key,
+            )
     if found is not None:
         key, bucket_key = found
         s3_arn = f"arn:{request.partition}:s3:::{bucket}" + ("" if bucket_key else f"/{object_key}")
@@ -541,6 +683,41 @@ class Enforcement:
                 Decision(
                     principal=principal,
                     operation=request.operation,
+                    action=need.action,
+                    resource=need.resource,
+                    allowed=verdict.allowed,
+                    statement=verdict.statement,
+                    reason=verdict.reason,
+                    via=need.via,
+                )
+            )
+        with self._lock:
+            self.decisions.extend(out)
+        return out
+
+    def check(
+        self,
+        principal: str,
+        documents: Sequence[Any],
+        operation: str,
+        account: str,
+        needs: Sequence[Permission],
+    ) -> list[Decision]:
+        """The decisions on checks AWS makes with the principal's identity outside any request
+        it signs (a service acting for it: `iam:PassRole` when SageMaker is handed the role,
+        `kms:CreateGrant` for a job's volume, ...); logged like the others."""
+        out = []
+        for need in needs:
+            context = {
+                **need.context,
+                "aws:PrincipalArn": [principal],
+                "aws:PrincipalAccount": [account],
+            }
+            verdict = evaluate(documents, need.action, need.resource, context)
+            out.append(
+                Decision(
+                    principal=principal,
+                    operation=operation,
                     action=need.action,
                     resource=need.resource,
                     allowed=verdict.allowed,
@@ -643,6 +820,7 @@ def install_enforcement(enforcement: Enforcement) -> Iterator[Enforcement]:
             path=self._path,
             account=self.account_id,
             region=self._region,
+            headers={str(k): str(v) for k, v in self._headers.items()},
         )
         documents = [_document(p) for p in self._access_key.collect_policies()]
         decisions = enforcement.decide(self._access_key.arn, documents, request)

@@ -13,7 +13,10 @@ the quality schedule targeting it, `inference-verifier` and `inference-verifier-
 (`components/inference.py`) with its hourly rule target's input, and each SageMaker endpoint
 with its endpoint configuration, models and intended-state SSM parameter, and the model's
 capture proxy (`inference-<model>-capture-proxy`, `inference-<model>-proxy-access`) with the
-delivery stream its environment names.
+delivery stream its environment names; the scale-out drift check (`drift-plan`, `drift-profile`,
+`drift-reduce` on the drift role, and the state machine invoking them, whose schedules then give
+the check's input); and, for every `aws:lambda/function:Function`, what the Lambda service does
+with its role (`ServiceUses`: its log group, tracing, dead-letter queue and its key, VPC).
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from planner.run import PROJECT_DIR, Plan, run_stack_config
 from planner.stackfile import load_stack_config
 
 DRIFT_FUNCTION = "drift-check"
+SCALEOUT_FUNCTIONS = ("drift-plan", "drift-profile", "drift-reduce")
+"""The scale-out drift check's functions (`components/drift.py`), on the drift role."""
 TRIGGER_FUNCTION = "retraining-trigger"
 DRIFT_POLICY = "drift-role-access"
 TRIGGER_POLICY = "retraining-access"
@@ -138,6 +143,49 @@ class CaptureStream:
 
 
 @dataclass(frozen=True)
+class ScaleOut:
+    """The scale-out drift check: its state machine and the three functions it invokes."""
+
+    state_machine: str
+    state_machine_arn: str
+    plan: FunctionSpec
+    profile: FunctionSpec
+    reduce: FunctionSpec
+    max_items_per_batch: int
+    """The Distributed Map's `ItemBatcher.MaxItemsPerBatch`."""
+    batch_input: Mapping[str, str]
+    """The Map's `ItemBatcher.BatchInput` (`{"request.$": "$.request", ...}`)."""
+
+
+@dataclass(frozen=True)
+class ServiceUses:
+    """What the Lambda service itself does with a function's execution role (not its code):
+    write the function's logs, send its traces, dead-letter a failed asynchronous event, and
+    (in a VPC) manage its network interfaces."""
+
+    key: str
+    """The registration's name (`drift-check`)."""
+    name: str
+    role_name: str
+    trust_policy: str
+    policies: tuple[tuple[str, str], ...]
+    """Every inline policy of the role: (name, document as rendered)."""
+    attachments: tuple[str, ...]
+    """Managed policy ARNs attached to the role (not evaluated: their documents are not in
+    the plan)."""
+    log_group: str
+    """The function's log group: `loggingConfig.logGroup`, else `/aws/lambda/<name>`."""
+    log_group_declared: bool
+    """Whether the plan declares that log group (else Lambda would create it)."""
+    log_group_kms_key: str | None
+    tracing_active: bool
+    dead_letter_arn: str | None
+    dead_letter_kms_key: str | None
+    """The dead-letter queue's `kmsMasterKeyId` (as the plan declares the queue), else None."""
+    vpc_config: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True)
 class LoopPlan:
     stack: str
     account: str
@@ -185,6 +233,12 @@ class LoopPlan:
     """The model's capture proxy (`components/inference.py`), when its endpoint is serverless."""
     capture_stream: CaptureStream | None = None
     """The delivery stream the proxy's `CAPTURE_DELIVERY_STREAM` names."""
+    scaleout: ScaleOut | None = None
+    """The scale-out drift check, when the plan has it (then the drift schedules target its
+    state machine, and `check_request` is the first of their inputs)."""
+    lambdas: tuple[ServiceUses, ...] = ()
+    """Every `aws:lambda/function:Function` of the plan, with what the Lambda service does
+    with its role, by registration name."""
 
 
 def _named(plan: Plan, name: str) -> Registration:
@@ -334,6 +388,83 @@ def _capture_stream(plan: Plan, proxy: FunctionSpec) -> CaptureStream:
     )
 
 
+def _scaleout(plan: Plan) -> ScaleOut | None:
+    """The state machine invoking the scale-out functions, and them, when the plan has them."""
+    if not any(r.name == SCALEOUT_FUNCTIONS[0] for r in plan.registrations):
+        return None
+    planner, profile, reduce = (_function(plan, key, DRIFT_POLICY) for key in SCALEOUT_FUNCTIONS)
+    machines = [
+        r
+        for r in plan.by_type("aws:sfn/stateMachine:StateMachine")
+        if planner.arn in str(r.inputs["definition"])
+    ]
+    if len(machines) != 1:
+        raise PlanError(f"stack {plan.stack}: expected one state machine invoking {planner.arn}")
+    inputs = machines[0].inputs
+    definition = json.loads(str(inputs["definition"]))
+    maps = [s for s in definition["States"].values() if s.get("ItemBatcher")]
+    if len(maps) != 1:
+        raise PlanError(f"stack {plan.stack}: expected one batched Map in {inputs['name']}")
+    batcher = maps[0]["ItemBatcher"]
+    name = str(inputs["name"])
+    return ScaleOut(
+        state_machine=name,
+        state_machine_arn=(
+            f"arn:{partition_for(plan.region)}:states:{plan.region}:{plan.account_id}:"
+            f"stateMachine:{name}"
+        ),
+        plan=planner,
+        profile=profile,
+        reduce=reduce,
+        max_items_per_batch=int(batcher["MaxItemsPerBatch"]),
+        batch_input=dict(batcher["BatchInput"]),
+    )
+
+
+def _service_uses(plan: Plan) -> tuple[ServiceUses, ...]:
+    queues = {str(r.inputs["name"]): r.inputs for r in plan.by_type("aws:sqs/queue:Queue")}
+    groups = {
+        str(r.inputs["name"]): r.inputs for r in plan.by_type("aws:cloudwatch/logGroup:LogGroup")
+    }
+    out = []
+    for function in plan.by_type("aws:lambda/function:Function"):
+        inputs = function.inputs
+        name = str(inputs["name"])
+        role_arn = str(inputs["role"])
+        role = _typed(plan, "aws:iam/role:Role", name=role_arn.rsplit("/", 1)[-1])
+        policies = tuple(
+            (r.id, str(r.inputs["policy"]))
+            for r in plan.by_type("aws:iam/rolePolicy:RolePolicy")
+            if r.inputs["role"] == role.id
+        )
+        attachments = tuple(
+            str(r.inputs.get("policyArn"))
+            for r in plan.registrations
+            if r.type.startswith("aws:iam/rolePolicyAttachment") and r.inputs.get("role") == role.id
+        )
+        group = str((inputs.get("loggingConfig") or {}).get("logGroup") or f"/aws/lambda/{name}")
+        dead_letter = (inputs.get("deadLetterConfig") or {}).get("targetArn")
+        queue = queues.get(str(dead_letter).rsplit(":", 1)[-1]) if dead_letter else None
+        out.append(
+            ServiceUses(
+                key=function.name,
+                name=name,
+                role_name=role.id,
+                trust_policy=str(role.inputs["assumeRolePolicy"]),
+                policies=policies,
+                attachments=attachments,
+                log_group=group,
+                log_group_declared=group in groups,
+                log_group_kms_key=(groups.get(group) or {}).get("kmsKeyId"),
+                tracing_active=(inputs.get("tracingConfig") or {}).get("mode") == "Active",
+                dead_letter_arn=str(dead_letter) if dead_letter else None,
+                dead_letter_kms_key=(queue or {}).get("kmsMasterKeyId"),
+                vpc_config=inputs.get("vpcConfig") or None,
+            )
+        )
+    return tuple(sorted(out, key=lambda u: u.key))
+
+
 def _schedule_input(plan: Plan, function_arn: str) -> dict[str, Any] | None:
     """The input of the first (by name) schedule targeting the function, else None."""
     schedules = [
@@ -363,6 +494,9 @@ def read_plan(plan: Plan, budget_limit_usd: float | None = None) -> LoopPlan:
     elif budget_name is None:
         budget_limit_usd = None
     check_request = _schedule_input(plan, drift.arn)
+    scaleout = _scaleout(plan)
+    if check_request is None and scaleout is not None:
+        check_request = _schedule_input(plan, scaleout.state_machine_arn)
     if check_request is None:
         raise PlanError(f"stack {plan.stack}: no drift schedule targets {drift.arn}")
     quality = _optional_function(plan, QUALITY_FUNCTION, QUALITY_POLICY)
@@ -440,6 +574,8 @@ def read_plan(plan: Plan, budget_limit_usd: float | None = None) -> LoopPlan:
         endpoints=_endpoints(plan),
         proxy=proxy,
         capture_stream=_capture_stream(plan, proxy) if proxy else None,
+        scaleout=scaleout,
+        lambdas=_service_uses(plan),
     )
 
 

@@ -54,7 +54,7 @@ _ARN_TAILS = {
     "aws:scheduler/schedule:Schedule": ("scheduler", "schedule/default/{name}"),
 }
 """ARNs whose resource part AWS spells its own way: service and tail, filled from the inputs."""
-_NAME_INPUTS = ("name", "modelPackageGroupName", "featureGroupName")
+_NAME_INPUTS = ("name", "modelPackageGroupName", "featureGroupName", "pipelineName")
 """Inputs that carry a resource's physical name, which AWS uses as its id and in its ARN."""
 
 

@@ -290,3 +290,54 @@ def test_mlflow_runs_install_the_mlflow_client_with_their_code() -> None:
     logged = _members(code_objects("churn", "{}\n", MLFLOW_CLIENT))
     assert logged["requirements.txt"].decode().splitlines() == list(MLFLOW_CLIENT)
     assert {k: v for k, v in logged.items() if k != "requirements.txt"} == plain
+
+
+# ---- network -----------------------------------------------------------------------------------
+
+NETWORK = {
+    "vpcId": "vpc-0123456789abcdef0",
+    "subnetIds": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"],
+    # The SDK refuses a job VPC config without security groups.
+    "securityGroupIds": ["sg-0123456789abcdef0"],
+}
+NETWORK_INTERFACE_ACTIONS = [
+    "ec2:CreateNetworkInterface",
+    "ec2:CreateNetworkInterfacePermission",
+    "ec2:DeleteNetworkInterface",
+    "ec2:DeleteNetworkInterfacePermission",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeVpcs",
+    "ec2:DescribeDhcpOptions",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeSecurityGroups",
+]
+
+
+def test_in_a_vpc_the_jobs_role_manages_their_network_interfaces(
+    plan_stack: Callable[..., Plan],
+) -> None:
+    plan = plan_stack("dev", {f"{NS}network": NETWORK})
+    definition = json.loads(training_pipeline(plan).inputs["pipelineDefinition"])
+    vpc = {"Subnets": NETWORK["subnetIds"], "SecurityGroupIds": NETWORK["securityGroupIds"]}
+    assert walk(definition, "VpcConfig") == [vpc, vpc, vpc]  # validation, training, evaluation
+    granted = statements(named(plan, "training-churn-access"))
+    # The same statement as a model's in a VPC (components/iam.py), under the jobs' Sid.
+    assert granted["ManageJobNetworkInterfaces"] == {
+        "Sid": "ManageJobNetworkInterfaces",
+        "Effect": "Allow",
+        "Action": NETWORK_INTERFACE_ACTIONS,
+        "Resource": ["*"],
+    }
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_without_a_network_the_jobs_role_manages_no_interfaces(
+    plans: dict[str, Plan], stack: str
+) -> None:
+    plan = plans[stack]
+    for policy in ("training-churn-access", "training-churn-batch-access"):
+        found = [r for r in plan.registrations if r.name == policy]
+        for record in found:
+            granted = json.loads(record.inputs["policy"])["Statement"]
+            assert not [s for s in granted if str(s["Action"]).find("ec2:") >= 0], policy
+    assert not walk(json.loads(training_pipeline(plan).inputs["pipelineDefinition"]), "VpcConfig")
