@@ -69,9 +69,7 @@ the step, though moto keeps the record AWS would not have created):
   (not installed); `SM_CHECKPOINT_DIR` points the script at the checkpoint folder (the
   container's `/opt/ml/checkpoints`); batch transform sends each input file as one request
   (no mini-batching by `MaxPayloadInMB`) and, without an `output_fn`, writes one CSV line per
-  prediction row as the scikit-learn container's default encoder does. `run(...,
-  adapt_hyperparameters=True)` departs from the toolkit on purpose: `--a_b` for `a-b` (a
-  caller that needs it says why).
+  prediction row as the scikit-learn container's default encoder does.
 - what the service does with its own identity: reading the model (and its package) a
   transform job runs, the pipeline's own bookkeeping. The account: the admin is created in
   the plan's account (moto's `x-moto-account-id`), so prod's roles and resources are in
@@ -749,14 +747,8 @@ class PipelineAccount:
         self,
         pipeline: RenderedPipeline,
         parameters: Mapping[str, str] | None = None,
-        *,
-        adapt_hyperparameters: bool = False,
     ) -> PipelineExecution:
-        """One execution of the pipeline, to its end (`Succeeded` or `Failed`).
-
-        `adapt_hyperparameters`: pass `--a_b` for a hyperparameter `a-b` (the training
-        toolkit passes names as they are); see the caller for why it would be needed.
-        """
+        """One execution of the pipeline, to its end (`Succeeded` or `Failed`)."""
         self.deploy_role(pipeline)
         assert self._tmp is not None
         alphabet = string.ascii_lowercase + string.digits
@@ -779,7 +771,6 @@ class PipelineAccount:
             pipeline=pipeline,
             execution=execution,
             workdir=self._tmp / execution_id,
-            adapt_hyperparameters=adapt_hyperparameters,
         )
         try:
             run.steps(pipeline.document["Steps"])
@@ -844,7 +835,6 @@ class _Run:
     pipeline: RenderedPipeline
     execution: PipelineExecution
     workdir: Path
-    adapt_hyperparameters: bool
     files: dict[str, Any] = field(default_factory=dict)
     """Property files: `Steps.<step>.PropertyFiles.<name>` to the parsed document."""
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
@@ -1500,8 +1490,8 @@ class _Run:
         user = {k: v for k, v in sorted(hyperparameters.items()) if not k.startswith("sagemaker_")}
         arguments_line: list[str] = []
         for key, value in user.items():
-            flag = key.replace("-", "_") if self.adapt_hyperparameters else key
-            arguments_line += [f"--{flag}", str(value)]
+            # The toolkit passes each name as the definition spells it.
+            arguments_line += [f"--{key}", str(value)]
         model_dir = job.root / "model"
         output_dir = job.root / "output" / "data"
         model_dir.mkdir(parents=True)

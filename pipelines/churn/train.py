@@ -28,9 +28,11 @@ COLUMNS_FILE = "columns.json"
 def parse_args(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--target", required=True)
-    parser.add_argument("--n_estimators", type=int, default=100)
-    parser.add_argument("--learning_rate", type=float, default=0.1)
-    parser.add_argument("--max_depth", type=int, default=3)
+    # SageMaker's training toolkit passes each hyperparameter as `--<name> <value>` with the
+    # name as the stack config spells it; both spellings are accepted.
+    parser.add_argument("--n_estimators", "--n-estimators", type=int, default=100)
+    parser.add_argument("--learning_rate", "--learning-rate", type=float, default=0.1)
+    parser.add_argument("--max_depth", "--max-depth", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--model-dir", default=os.environ.get("SM_MODEL_DIR", "/opt/ml/model"))
     parser.add_argument(

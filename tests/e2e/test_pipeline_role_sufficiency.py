@@ -159,11 +159,6 @@ BATCH_STATEMENTS: Final = {
     ("kms:Decrypt", "UsePlatformKey"),
     ("kms:GenerateDataKey", "UsePlatformKey"),
 }
-ADAPTED: Final = True
-"""The stacks' hyperparameters are spelled `n-estimators`, `max-depth`; the training toolkit
-passes them as they are (`--max-depth 8`), and pipelines/churn/train.py's argparse only knows
-`--max_depth`: the Train step fails in SageMaker (see the xfail test below). Until the spelling
-agrees, the runs here pass `--max_depth` so that the rest of the pipeline is proven."""
 
 
 # ---- data ----------------------------------------------------------------------------------------
@@ -225,10 +220,10 @@ def _keys(account: PipelineAccount) -> list[str]:
     return sorted(o["Key"] for o in answer.get("Contents", []))
 
 
-def _train(account: PipelineAccount, *, learnable: bool, adapt: bool = ADAPTED) -> Outcome:
+def _train(account: PipelineAccount, *, learnable: bool) -> Outcome:
     pipeline = account.plan.pipeline(TRAINING)
     _training_data(account, pipeline, learnable=learnable, seed=7)
-    execution = account.run(pipeline, adapt_hyperparameters=adapt)
+    execution = account.run(pipeline)
     packages = account.client("sagemaker").list_model_packages(
         ModelPackageGroupName=account.plan.package_groups[0]
     )["ModelPackageSummaryList"]
@@ -379,7 +374,7 @@ def test_dev_training_fails_without_a_statement_of_its_role(
     pipeline = dev.pipeline(TRAINING)
     with PipelineAccount(dev) as account:
         _training_data(account, pipeline, learnable=True, seed=7)
-        execution = account.run(pipeline.without(sid), adapt_hyperparameters=ADAPTED)
+        execution = account.run(pipeline.without(sid))
         denied = {d.action for d in account.server.enforcement.gaps()}
     # THEN the first step fails with AWS's AccessDenied naming the action, and only it
     assert execution.status == "Failed"
@@ -404,17 +399,12 @@ def test_dev_training_in_a_vpc_fails_without_its_network_statement(
     assert denied == {"ec2:DescribeSubnets"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="stacks/Pulumi.*.yaml name the hyperparameters n-estimators and max-depth; the "
-    "training toolkit passes --max-depth 8 and pipelines/churn/train.py only accepts "
-    "--max_depth (argparse: unrecognized arguments). When they agree, drop ADAPTED.",
-)
 def test_dev_training_step_accepts_its_rendered_hyperparameters(dev: PipelinesPlan) -> None:
+    """The stacks spell them `n-estimators`, `max-depth`; the toolkit passes them unchanged."""
     pipeline = dev.pipeline(TRAINING)
     with PipelineAccount(dev) as account:
         _training_data(account, pipeline, learnable=True, seed=7)
-        execution = account.run(pipeline, adapt_hyperparameters=False)
+        execution = account.run(pipeline)
     train = [s for s in execution.steps if s.name == "Train"]
     assert train, execution.failure_reason
     assert train[0].status == "Succeeded", train[0].failure

@@ -288,3 +288,22 @@ def test_train_script_imports_without_sklearn() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "model.joblib"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        # as the shipped stacks spell them (the training toolkit passes names unchanged)
+        ["--target", "churned", "--n-estimators", "200", "--max-depth", "8"],
+        ["--target", "churned", "--n_estimators", "200", "--max_depth", "8"],
+    ],
+)
+def test_train_script_accepts_both_hyperparameter_spellings(argv: list[str]) -> None:
+    code = (
+        "import runpy, sys; m = runpy.run_path('pipelines/churn/train.py'); "
+        f"a = m['parse_args']({argv!r}); print(a.n_estimators, a.max_depth, a.learning_rate)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["200", "8", "0.1"]
