@@ -1780,6 +1780,20 @@ def _cross_checks(
             "the feature store's offline store lives in the data lake, which is disabled",
             "false, or dataLake.enabled: true",
         )
+    if (
+        cfg.network is not None
+        and not cfg.network.security_group_ids
+        and cfg.training.enabled
+        and cfg.training.pipelines
+    ):
+        add(
+            "network.securityGroupIds",
+            [],
+            "the training pipelines' jobs run in the network, and a SageMaker job in a VPC "
+            "needs a security group (SageMaker refuses a job VpcConfig without one)",
+            "1 to 5 security group ids (sg-...) of the VPC, allowing HTTPS out to the VPC's "
+            "endpoints, when training pipelines are configured",
+        )
     if cfg.retraining.enabled and not (cfg.training.enabled and cfg.model_registry.enabled):
         add(
             "retraining.enabled",

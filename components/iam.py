@@ -7,6 +7,7 @@ sorted JSON, so the plan records exactly what AWS would receive.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 Statement = dict[str, Any]
@@ -22,25 +23,52 @@ def allow(sid: str, actions: list[str], resources: list[str], **extra: Any) -> S
     return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources, **extra}
 
 
-NETWORK_INTERFACE_ACTIONS = [
-    "ec2:CreateNetworkInterface",
-    "ec2:CreateNetworkInterfacePermission",
-    "ec2:DeleteNetworkInterface",
-    "ec2:DeleteNetworkInterfacePermission",
+NETWORK_LOOKUP_ACTIONS = [
     "ec2:DescribeNetworkInterfaces",
     "ec2:DescribeVpcs",
     "ec2:DescribeDhcpOptions",
     "ec2:DescribeSubnets",
     "ec2:DescribeSecurityGroups",
+    "ec2:DeleteNetworkInterfacePermission",
 ]
-"""What SageMaker does with a job's or a model's role to attach it to a VPC."""
+"""What SageMaker looks up (and tidies) with a job's or model's role in the VPC; none of these
+takes a resource ARN."""
 
 
-def manage_network_interfaces(sid: str) -> Statement:
-    """SageMaker creates, attaches and deletes the network interfaces of a job or a model in
-    the VPC with the role it runs as (training and processing jobs, models). On `Resource: "*"`:
-    the callers name why next to the Sid (the linter looks for the comment there)."""
-    return allow(sid, list(NETWORK_INTERFACE_ACTIONS), ["*"])
+def network_interface_statements(
+    sid: str,
+    *,
+    partition: str,
+    region: str,
+    account_id: str,
+    subnet_ids: Sequence[str],
+    security_group_ids: Sequence[str],
+) -> list[Statement]:
+    """SageMaker places a job's or a model's network interfaces in the stack's VPC with the
+    role it runs as: it creates them in the given subnets (with the given security groups, or
+    any of the account's when the platform creates the group), permits and deletes them, and
+    looks the network up. `sid` names the scoped statement."""
+    ec2 = f"arn:{partition}:ec2:{region}:{account_id}"
+    interfaces = f"{ec2}:network-interface/*"
+    groups = [f"{ec2}:security-group/{g}" for g in security_group_ids] or [
+        f"{ec2}:security-group/*"
+    ]
+    return [
+        allow(
+            sid,
+            [
+                "ec2:CreateNetworkInterface",
+                "ec2:CreateNetworkInterfacePermission",
+                "ec2:DeleteNetworkInterface",
+            ],
+            [interfaces, *(f"{ec2}:subnet/{s}" for s in subnet_ids), *groups],
+        ),
+        # ec2:DescribeNetworkInterfaces, ec2:DescribeVpcs, ec2:DescribeDhcpOptions,
+        # ec2:DescribeSubnets and ec2:DescribeSecurityGroups have no resource type, and
+        # ec2:DeleteNetworkInterfacePermission (removing the attachment permission SageMaker
+        # made) names only the permission's id: AWS cannot scope them, so Resource "*".
+        allow("LookUpNetwork", list(NETWORK_LOOKUP_ACTIONS), ["*"]),
+    ]
 
 
 def dead_letter_statements(queue_arn: str, kms_key_arn: str, region: str) -> list[Statement]:

@@ -39,7 +39,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -288,7 +288,7 @@ class SageMakerEndpoints(PlatformComponent):
         framework = (args.framework_images or {}).get(spec.model)
         if framework is not None:
             images.append(framework)
-        network = ctx.config.network is not None
+        network = ctx.config.network
         policy = aws.iam.RolePolicy(
             f"{self._name}-{spec.name}-model-access",
             role=role.id,
@@ -311,7 +311,8 @@ class SageMakerEndpoints(PlatformComponent):
                     repository_arns=sorted(
                         {iam.ecr_repository_arn(i, ctx.partition) for i in v[4:]}
                     ),
-                    vpc=network,
+                    subnet_ids=network.subnet_ids if network else (),
+                    security_group_ids=network.security_group_ids if network else (),
                 )
             ),
             opts=self._opts(),
@@ -1101,10 +1102,12 @@ def model_policy(
     capture_bucket: str,
     kms_key_arn: str,
     repository_arns: list[str],
-    vpc: bool,
+    subnet_ids: Sequence[str] = (),
+    security_group_ids: Sequence[str] = (),
 ) -> str:
     """The model's container: pull its images, read its artifacts, write the endpoint's capture
-    and logs, and (in a VPC) manage its network interfaces."""
+    and logs, and (in a VPC: `subnet_ids`) manage its network interfaces; `security_group_ids`
+    are the configured groups (none: the platform creates the endpoint's group)."""
     artifacts = f"arn:{partition}:s3:::{artifact_bucket}"
     capture = f"arn:{partition}:s3:::{capture_bucket}"
     statements = [
@@ -1149,12 +1152,17 @@ def model_policy(
             Condition={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
         ),
     ]
-    if vpc:
-        statements.append(
-            # SageMaker attaches the model's network interfaces with the role:
-            # ec2:CreateNetworkInterface, ec2:DescribeSubnets and the other EC2 describe and
-            # interface actions take no resource ARN known before the interfaces exist.
-            iam.manage_network_interfaces("ManageModelNetworkInterfaces")
+    if subnet_ids:
+        # In the VPC, SageMaker places the model's network interfaces with this role
+        # (ec2:CreateNetworkInterfacePermission lets it attach them: permissions management,
+        # scoped to the account's interfaces in the region).
+        statements += iam.network_interface_statements(
+            "ManageModelNetworkInterfaces",
+            partition=partition,
+            region=region,
+            account_id=account_id,
+            subnet_ids=subnet_ids,
+            security_group_ids=security_group_ids,
         )
     return iam.document(*statements)
 

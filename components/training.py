@@ -677,11 +677,16 @@ def execution_policy(inputs: TrainingPipelineInputs, definition: dict[str, Any])
         ),
     ]
     if inputs.subnet_ids:
-        statements.append(
-            # In the VPC, SageMaker attaches each job's network interfaces with this role:
-            # ec2:CreateNetworkInterface, ec2:DescribeSubnets and the other EC2 describe and
-            # interface actions take no resource ARN known before the interfaces exist.
-            iam.manage_network_interfaces("ManageJobNetworkInterfaces")
+        # In the VPC, SageMaker places each job's network interfaces with this role
+        # (ec2:CreateNetworkInterfacePermission lets it attach them: permissions management,
+        # scoped to the account's interfaces in the region).
+        statements += iam.network_interface_statements(
+            "ManageJobNetworkInterfaces",
+            partition=part,
+            region=region,
+            account_id=account,
+            subnet_ids=inputs.subnet_ids,
+            security_group_ids=inputs.security_group_ids,
         )
     if inputs.mlflow_tracking_server_arn:
         statements.append(

@@ -362,6 +362,10 @@ class KeyLookups:
     """topic ARN -> its KMS key, else None."""
     queue_key: Callable[[str], str | None] = field(default=lambda _queue: None)
     """queue ARN -> its KMS key (SQS SSE-KMS), else None (`loop.services` sets it)."""
+    ec2_id: Callable[[str], str] = field(default=lambda given: given)
+    """moto's id of a subnet or security group -> the id the plan names (moto picks its own
+    ids; `loop.pipeline` sets it for the network it seeds), so a policy scoped to the plan's
+    subnets is judged on them."""
 
 
 def key_arn(key: str, request: WireRequest) -> str:
@@ -451,7 +455,9 @@ def _service_resources(request: WireRequest) -> list[str]:
     return found if found is not None else [request.moto_resource]
 
 
-def _ec2_resources(request: WireRequest) -> list[str]:
+def _ec2_resources(
+    request: WireRequest, ec2_id: Callable[[str], str] = lambda given: given
+) -> list[str]:
     """EC2's network-interface calls (a SageMaker job in a VPC): CreateNetworkInterface on the
     new interface (`network-interface/*`), its subnet and each security group; the calls on an
     interface on that interface; Describe* take no resource (`*`)."""
@@ -466,8 +472,8 @@ def _ec2_resources(request: WireRequest) -> list[str]:
         )
         return [
             _arn(request, "ec2", "network-interface/*"),
-            *([_arn(request, "ec2", f"subnet/{subnet}")] if subnet else []),
-            *(_arn(request, "ec2", f"security-group/{g}") for g in groups),
+            *([_arn(request, "ec2", f"subnet/{ec2_id(subnet)}")] if subnet else []),
+            *(_arn(request, "ec2", f"security-group/{ec2_id(g)}") for g in groups),
         ]
     interface = _param(params, "NetworkInterfaceId")
     if interface and not operation.startswith("Describe"):
@@ -550,7 +556,12 @@ def required(request: WireRequest, keys: KeyLookups) -> list[Permission]:
     }
     if service != "s3":
         context = {**common, **_service_context(request)}
-        needed = [Permission(action, r, context) for r in _service_resources(request)]
+        resources = (
+            _ec2_resources(request, keys.ec2_id)
+            if service == "ec2"
+            else _service_resources(request)
+        )
+        needed = [Permission(action, r, context) for r in resources]
         if service == "sqs" and operation == "SendMessage":
             queue = needed[0].resource
             key = keys.queue_key(queue) if queue != "*" else None

@@ -679,6 +679,10 @@ class PipelineAccount:
             self.security_groups[group] = ec2.create_security_group(
                 GroupName=group, Description=f"stands for {group}", VpcId=vpc
             )["GroupId"]
+        # The evaluator judges EC2 calls on the plan's ids, which the role's policy names.
+        given = {moto: plan for plan, moto in (self.subnets | self.security_groups).items()}
+        enforcement = self.server.enforcement
+        enforcement.keys = replace(enforcement.keys, ec2_id=lambda i: given.get(i, i))
 
     def put_object(self, uri: str, body: bytes) -> None:
         """Data the pipeline reads (the admin writes it; the bucket's default encrypts it)."""

@@ -1413,6 +1413,23 @@ def test_network_without_vpc_names_the_missing_key() -> None:
     assert problem.accepted == "string matching `^vpc-[0-9a-f]{8,17}$`"
 
 
+def test_network_without_security_groups_is_refused_when_training_runs_in_it() -> None:
+    network = {"vpcId": "vpc-0a1b2c3d", "subnetIds": ["subnet-0a1b2c3d", "subnet-1a2b3c4d"]}
+    with pytest.raises(ConfigError) as caught:
+        load_platform_config(dev_values(network=network), "dev")
+    (problem,) = caught.value.problems
+    assert (problem.key, problem.value) == (f"{NS}network.securityGroupIds", "[]")
+    assert "a SageMaker job in a VPC needs a security group" in problem.problem
+    assert problem.accepted.startswith("1 to 5 security group ids (sg-...) of the VPC")
+    # without training pipelines, the endpoints' models get a group the platform creates
+    cfg = load_platform_config(
+        dev_values(network=network, training={"enabled": False}, retraining={"enabled": False}),
+        "dev",
+    )
+    assert cfg.network is not None
+    assert list(cfg.network.security_group_ids) == []
+
+
 # --------------------------------------------------------------------------------------------
 # kms.deletionWindowDays, property-based
 

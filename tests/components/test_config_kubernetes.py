@@ -35,7 +35,11 @@ IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/churn-server:1.4.2"
 DIGEST = "ghcr.io/acme/model-server@sha256:" + "a" * 64
 SIDECAR = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops-serving-sidecar:0.1.0"
 SUBNETS = ["subnet-0a1b2c3d4e5f60718", "subnet-0b2c3d4e5f6071829"]
-NETWORK = {"vpcId": "vpc-0a1b2c3d4e5f60718", "subnetIds": SUBNETS}
+NETWORK = {
+    "vpcId": "vpc-0a1b2c3d4e5f60718",
+    "subnetIds": SUBNETS,
+    "securityGroupIds": ["sg-0a1b2c3d"],
+}
 EXISTING = {"mode": "existing", "clusterName": "shared-ml", "version": "1.35"}
 KUBECONFIG = "apiVersion: v1\nkind: Config\nusers: [{name: ci, user: {token: s3cr3t-t0k3n}}]\n"
 SECRET_TEXT = "s3cr3t-t0k3n"

@@ -894,7 +894,17 @@ def test_models_join_the_stacks_vpc_with_a_closed_security_group(
             "securityGroupIds": [group.id],
         }
     granted = statements(named(plan, "inference-churn-model-access"))
-    assert "ec2:CreateNetworkInterface" in granted["ManageModelNetworkInterfaces"]["Action"]
+    ec2 = f"arn:aws:ec2:{REGION}:{ACCOUNTS['staging']}"
+    # The group is the platform's own (its id is known once created): any of the account's.
+    assert granted["ManageModelNetworkInterfaces"]["Resource"] == [
+        f"{ec2}:network-interface/*",
+        *(f"{ec2}:subnet/{s}" for s in NETWORK["subnetIds"]),
+        f"{ec2}:security-group/*",
+    ]
+    assert granted["LookUpNetwork"]["Resource"] == ["*"]
+    assert not {"ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface"} & set(
+        granted["LookUpNetwork"]["Action"]
+    )
 
 
 def test_given_security_groups_are_used_as_they_are(plan_stack: Callable[..., Plan]) -> None:
@@ -904,13 +914,17 @@ def test_given_security_groups_are_used_as_they_are(plan_stack: Callable[..., Pl
     assert not plan.by_type("aws:ec2/securityGroup:SecurityGroup")
     model = named(plan, "inference-churn-production-model")
     assert model.inputs["vpcConfig"]["securityGroupIds"] == ["sg-0123456789abcdef0"]
+    granted = statements(named(plan, "inference-churn-model-access"))
+    assert granted["ManageModelNetworkInterfaces"]["Resource"][-1] == (
+        f"arn:aws:ec2:{REGION}:{ACCOUNTS['staging']}:security-group/sg-0123456789abcdef0"
+    )
 
 
 def test_without_a_network_the_role_manages_no_interfaces(plans: dict[str, Plan]) -> None:
     plan = plans["staging"]
-    assert "ManageModelNetworkInterfaces" not in statements(
-        named(plan, "inference-churn-model-access")
-    )
+    granted = statements(named(plan, "inference-churn-model-access"))
+    assert "ManageModelNetworkInterfaces" not in granted
+    assert "LookUpNetwork" not in granted
     assert "vpcConfig" not in named(plan, "inference-churn-production-model").inputs
 
 

@@ -114,7 +114,11 @@ def config(
     values[f"{NS}region"] = REGION
     if network:
         values[f"{NS}network"] = json.dumps(
-            {"vpcId": "vpc-0123456789abcdef0", "subnetIds": SUBNETS}
+            {
+                "vpcId": "vpc-0123456789abcdef0",
+                "subnetIds": SUBNETS,
+                "securityGroupIds": ["sg-0123456789abcdef0"],
+            }
         )
     values[f"{NS}kubernetes"] = json.dumps(
         {

@@ -300,17 +300,41 @@ NETWORK = {
     # The SDK refuses a job VPC config without security groups.
     "securityGroupIds": ["sg-0123456789abcdef0"],
 }
-NETWORK_INTERFACE_ACTIONS = [
-    "ec2:CreateNetworkInterface",
-    "ec2:CreateNetworkInterfacePermission",
-    "ec2:DeleteNetworkInterface",
-    "ec2:DeleteNetworkInterfacePermission",
+LOOKUP_ACTIONS = [
     "ec2:DescribeNetworkInterfaces",
     "ec2:DescribeVpcs",
     "ec2:DescribeDhcpOptions",
     "ec2:DescribeSubnets",
     "ec2:DescribeSecurityGroups",
+    "ec2:DeleteNetworkInterfacePermission",
 ]
+
+
+def network_statements(sid: str, account: str, groups: list[str]) -> dict[str, Any]:
+    """The two statements SageMaker's VPC placement needs (components/iam.py), as expected."""
+    ec2 = f"arn:aws:ec2:eu-west-1:{account}"
+    return {
+        sid: {
+            "Sid": sid,
+            "Effect": "Allow",
+            "Action": [
+                "ec2:CreateNetworkInterface",
+                "ec2:CreateNetworkInterfacePermission",
+                "ec2:DeleteNetworkInterface",
+            ],
+            "Resource": [
+                f"{ec2}:network-interface/*",
+                *(f"{ec2}:subnet/{s}" for s in NETWORK["subnetIds"]),
+                *(f"{ec2}:security-group/{g}" for g in groups),
+            ],
+        },
+        "LookUpNetwork": {
+            "Sid": "LookUpNetwork",
+            "Effect": "Allow",
+            "Action": LOOKUP_ACTIONS,
+            "Resource": ["*"],
+        },
+    }
 
 
 def test_in_a_vpc_the_jobs_role_manages_their_network_interfaces(
@@ -321,13 +345,12 @@ def test_in_a_vpc_the_jobs_role_manages_their_network_interfaces(
     vpc = {"Subnets": NETWORK["subnetIds"], "SecurityGroupIds": NETWORK["securityGroupIds"]}
     assert walk(definition, "VpcConfig") == [vpc, vpc, vpc]  # validation, training, evaluation
     granted = statements(named(plan, "training-churn-access"))
-    # The same statement as a model's in a VPC (components/iam.py), under the jobs' Sid.
-    assert granted["ManageJobNetworkInterfaces"] == {
-        "Sid": "ManageJobNetworkInterfaces",
-        "Effect": "Allow",
-        "Action": NETWORK_INTERFACE_ACTIONS,
-        "Resource": ["*"],
-    }
+    # The same statements as a model's in a VPC (components/iam.py), under the jobs' Sid:
+    # interfaces created only in the configured subnets, with the configured groups.
+    expected = network_statements(
+        "ManageJobNetworkInterfaces", ACCOUNTS["dev"], NETWORK["securityGroupIds"]
+    )
+    assert {sid: granted[sid] for sid in expected} == expected
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])

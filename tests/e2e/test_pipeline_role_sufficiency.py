@@ -353,7 +353,18 @@ def test_dev_training_pipeline_in_a_vpc_attaches_its_jobs_and_refuses_a_weak_mod
         (TRAINING_ACTIONS - {"sagemaker:CreateModelPackage"}) | NETWORK_ACTIONS,
     )
     network = [d for d in dev_in_vpc_not_learned.decisions if d.action.startswith("ec2:")]
-    assert {d.statement for d in network} == {"ManageJobNetworkInterfaces"}
+    assert {(d.action, d.statement) for d in network} == {
+        (a, "ManageJobNetworkInterfaces")
+        for a in (
+            "ec2:CreateNetworkInterface",
+            "ec2:CreateNetworkInterfacePermission",
+            "ec2:DeleteNetworkInterface",
+        )
+    } | {(a, "LookUpNetwork") for a in NETWORK_ACTIONS if a.startswith("ec2:Describe")}
+    # the interface is created in one of the plan's subnets, with the plan's group
+    subnets = {s for d in network for s in [d.resource] if ":subnet/" in s}
+    assert subnets
+    assert {s.rsplit("/", 1)[1] for s in subnets} <= set(NETWORK["subnetIds"])
     creates = [d for d in network if d.action == "ec2:CreateNetworkInterface"]
     assert len({d.resource for d in creates if ":network-interface/" in d.resource}) == 1
     assert sum(1 for d in network if d.action == "ec2:DeleteNetworkInterface") == 3
@@ -385,18 +396,25 @@ def test_dev_training_fails_without_a_statement_of_its_role(
     assert denied == {action}
 
 
+@pytest.mark.parametrize(
+    ("sid", "action"),
+    [
+        ("LookUpNetwork", "ec2:DescribeSubnets"),
+        ("ManageJobNetworkInterfaces", "ec2:CreateNetworkInterface"),
+    ],
+)
 def test_dev_training_in_a_vpc_fails_without_its_network_statement(
-    dev_in_vpc: PipelinesPlan,
+    dev_in_vpc: PipelinesPlan, sid: str, action: str
 ) -> None:
     pipeline = dev_in_vpc.pipeline(TRAINING)
     with PipelineAccount(dev_in_vpc) as account:
         _training_data(account, pipeline, learnable=True, seed=7)
-        execution = account.run(pipeline.without("ManageJobNetworkInterfaces"))
+        execution = account.run(pipeline.without(sid))
         denied = {d.action for d in account.server.enforcement.gaps()}
     assert execution.status == "Failed"
     assert execution.failure_reason is not None
-    assert "not authorized to perform: ec2:DescribeSubnets" in execution.failure_reason
-    assert denied == {"ec2:DescribeSubnets"}
+    assert f"not authorized to perform: {action}" in execution.failure_reason
+    assert denied == {action}
 
 
 def test_dev_training_step_accepts_its_rendered_hyperparameters(dev: PipelinesPlan) -> None:

@@ -299,12 +299,13 @@ def dev_with_network() -> list[Registration]:
     return plan_with("dev", {f"{NS}network": NETWORK}).registrations
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_shipped_stacks_with_a_network_pass(stack: str) -> None:
-    """prod also has the batch pipeline: its lookup job and its CreateModel step."""
+    """prod also has the batch pipeline: its lookup job and its CreateModel step. The whole
+    pack passes: the VPC placement's IAM statements included (`iam-least-privilege`)."""
     registrations = plan_with(stack, {f"{NS}network": NETWORK}).registrations
     report = evaluate(registrations)
-    assert [v for v in report.violations if v.policy == NAME] == []
+    assert [(v.policy, v.message) for v in report.violations] == []
     assert [n for n in report.not_applicable if n.policy == NAME] == []
     pipelines = [r for r in registrations if r.type == PIPELINE]
     assert len(pipelines) == (2 if stack == "prod" else 1)

@@ -42,8 +42,17 @@ import pytest
 import yaml
 
 from planner.run import PROJECT_DIR, Plan
+from tests.conftest import plan_with
 
 SHIPPED_STACKS = ("dev", "staging", "prod")
+NETWORK = {
+    "vpcId": "vpc-0123456789abcdef0",
+    "subnetIds": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"],
+    "securityGroupIds": ["sg-0123456789abcdef0"],
+}
+"""A network for each shipped stack: what a platform team with a VPC deploys adds the VPC
+placement statements (models, pipeline jobs), which are linted as well."""
+LINTED = (*SHIPPED_STACKS, *(f"{stack}+network" for stack in SHIPPED_STACKS))
 COMPONENTS = PROJECT_DIR / "components"
 
 IDENTITY = "identity"
@@ -115,6 +124,28 @@ class Finding:
 
 PARLIAMENT_ALLOWED: dict[tuple[str, str, str], str] = {
     # (policy resource name, fnmatch pattern; statement Sid; finding id): justification.
+    (
+        "inference-*-model-access",
+        "ManageModelNetworkInterfaces",
+        "PERMISSIONS_MANAGEMENT_ACTIONS",
+    ): (
+        "components/inference.py: ManageModelNetworkInterfaces: "
+        "ec2:CreateNetworkInterfacePermission is how SageMaker attaches the interface it creates "
+        "in the stack's subnets; scoped to the account's interfaces in the region"
+    ),
+    ("training-*-access", "ManageJobNetworkInterfaces", "PERMISSIONS_MANAGEMENT_ACTIONS"): (
+        "components/training.py: ManageJobNetworkInterfaces: "
+        "ec2:CreateNetworkInterfacePermission is how SageMaker attaches a job's interface in the "
+        "stack's subnets; scoped to the account's interfaces in the region"
+    ),
+    ("inference-*-model-access", "LookUpNetwork", "PERMISSIONS_MANAGEMENT_ACTIONS"): (
+        "components/iam.py: LookUpNetwork: ec2:DeleteNetworkInterfacePermission removes the "
+        "attachment permission SageMaker made; it names only the permission's id"
+    ),
+    ("training-*-access", "LookUpNetwork", "PERMISSIONS_MANAGEMENT_ACTIONS"): (
+        "components/iam.py: LookUpNetwork: ec2:DeleteNetworkInterfacePermission removes the "
+        "attachment permission SageMaker made; it names only the permission's id"
+    ),
     ("inference-*-model-access", "LogInToRegistries", "CREDENTIALS_EXPOSURE"): (
         "components/inference.py: LogInToRegistries: ecr:GetAuthorizationToken is how the "
         "endpoint pulls its image; the token only serves the pull actions, scoped to named repos"
@@ -242,6 +273,13 @@ RESOURCE_STAR_ACTIONS: dict[str, str] = {
     "logs:DescribeResourcePolicies": "has no resource type",
     "logs:DescribeLogGroups": "lists the account's log groups; Step Functions' documented "
     "logging policy grants it on *",
+    "ec2:DescribeNetworkInterfaces": "EC2's describe actions have no resource type (SageMaker's "
+    "VPC placement looks the network up with the job's or model's role)",
+    "ec2:DescribeVpcs": "has no resource type",
+    "ec2:DescribeDhcpOptions": "has no resource type",
+    "ec2:DescribeSubnets": "has no resource type",
+    "ec2:DescribeSecurityGroups": "has no resource type",
+    "ec2:DeleteNetworkInterfacePermission": "names only the permission's id; no resource type",
 }
 """Actions an Allow may grant on `Resource: "*"`, each with why it cannot be scoped."""
 
@@ -549,7 +587,10 @@ def _pointer(justification: str) -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def all_documents(plans: dict[str, Plan]) -> dict[str, list[Document]]:
-    return {stack: documents(plans[stack]) for stack in SHIPPED_STACKS}
+    found = {stack: documents(plans[stack]) for stack in SHIPPED_STACKS}
+    for stack in SHIPPED_STACKS:
+        found[f"{stack}+network"] = documents(plan_with(stack, {"mlops-platform:network": NETWORK}))
+    return found
 
 
 def _linted(docs: list[Document]) -> list[Document]:
@@ -559,7 +600,7 @@ def _linted(docs: list[Document]) -> list[Document]:
 # --- the shipped plans -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+@pytest.mark.parametrize("stack", LINTED)
 def test_every_kind_of_policy_document_is_collected(
     stack: str, all_documents: dict[str, list[Document]]
 ) -> None:
@@ -567,7 +608,7 @@ def test_every_kind_of_policy_document_is_collected(
     assert types_found >= EXPECTED_KINDS, EXPECTED_KINDS - types_found
 
 
-@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+@pytest.mark.parametrize("stack", LINTED)
 def test_parliament_finds_nothing_above_low_that_is_not_explained(
     stack: str, all_documents: dict[str, list[Document]]
 ) -> None:
@@ -607,7 +648,7 @@ def test_no_unknown_service_or_action_for_parliament(
     assert not unknown, "\n".join(unknown)
 
 
-@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+@pytest.mark.parametrize("stack", LINTED)
 def test_no_wildcard_action_outside_the_listed_denies_and_key_policy(
     stack: str, all_documents: dict[str, list[Document]]
 ) -> None:
@@ -629,7 +670,7 @@ def test_every_listed_wildcard_is_still_in_a_plan(
     assert set(WILDCARD_ACTIONS) - used == set()
 
 
-@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+@pytest.mark.parametrize("stack", LINTED)
 def test_resource_star_grants_only_actions_that_cannot_be_scoped(
     stack: str, all_documents: dict[str, list[Document]]
 ) -> None:
@@ -671,7 +712,7 @@ def test_every_justification_points_at_a_comment_next_to_its_statement() -> None
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+@pytest.mark.parametrize("stack", LINTED)
 def test_passrole_only_for_named_roles_to_named_services(
     stack: str, all_documents: dict[str, list[Document]]
 ) -> None:
@@ -682,7 +723,7 @@ def test_passrole_only_for_named_roles_to_named_services(
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+@pytest.mark.parametrize("stack", LINTED)
 def test_trust_policies_let_one_service_assume_the_role_for_this_account(
     stack: str, all_documents: dict[str, list[Document]]
 ) -> None:
