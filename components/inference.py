@@ -1221,13 +1221,10 @@ def proxy_policy(
     """The capture proxy: invoke its endpoint, put records on its stream, log and trace."""
     return iam.document(
         iam.allow("InvokeOwnEndpoint", ["sagemaker:InvokeEndpoint"], [endpoint_arn]),
+        # No KMS grant for the records: Firehose encrypts a stream under a customer-managed key
+        # with the grant it made itself when the stream was created (Firehose API Reference,
+        # DeliveryStreamEncryptionConfigurationInput), not with the producer's identity.
         iam.allow("RecordCapture", ["firehose:PutRecord"], [stream_arn]),
-        iam.allow(
-            "EncryptRecords",
-            ["kms:GenerateDataKey"],
-            [kms_key_arn],
-            Condition={"StringEquals": {"kms:ViaService": f"firehose.{region}.amazonaws.com"}},
-        ),
         iam.allow(
             "WriteLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]
         ),

@@ -767,6 +767,12 @@ def test_serverless_capture_goes_through_the_proxy_and_firehose(plans: dict[str,
             "arn:aws:firehose:eu-west-1:123456789012:deliverystream/mlops-platform-dev-churn-capture"
         ],
     }
+    # Firehose encrypts with its own grant: the producer gets no key permission for it.
+    assert not [
+        sid
+        for sid, statement in granted.items()
+        if "firehose" in json.dumps(statement.get("Condition", {}))
+    ]
     delivered = statements(named(plan, "inference-churn-firehose-access"))
     assert delivered["DeliverCapture"]["Resource"] == [
         f"arn:aws:s3:::{capture}/datacapture/mlops-platform-dev-churn/*",

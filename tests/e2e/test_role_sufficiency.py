@@ -39,8 +39,8 @@ tests/e2e/test_closed_loop.py:
   missing (its package is described all the same);
 - capture proxy (`lambdas/capture_proxy/proxy.py`, dev only): a Function URL request; moto's
   sagemaker-runtime answers InvokeEndpoint with its canned result (it runs no model), and moto's
-  Firehose writes the record to the capture bucket. The role's `EncryptRecords` statement
-  (`kms:GenerateDataKey` through Firehose) is not used by the proxy's calls: see `PROXY_ACTIONS`.
+  Firehose writes the record to the capture bucket. The role has no key permission for the
+  stream (Firehose encrypts with its own grant): see `PROXY_ACTIONS`.
 What the Lambda service does with every function's role (logs on its own log group, X-Ray, the
 SSE-KMS dead-letter queue) is proven, for every function of every stack, by
 tests/e2e/test_lambda_service_uses.py.
@@ -392,8 +392,8 @@ CUSTOMER_MANAGED_CMK, Firehose invokes the AWS KMS operation CreateGrant to crea
 allows the Firehose service to use the customer managed CMK to perform encryption and
 decryption. Firehose manages that grant.", Firehose API Reference,
 DeliveryStreamEncryptionConfigurationInput), and the harness does not emulate a check AWS does
-not make; the policy's `EncryptRecords` statement is therefore not exercised here (nothing in
-the proxy's code path needs it)."""
+not make. The role's `EncryptRecords` statement (`kms:GenerateDataKey` through Firehose) was
+removed for that reason; only a real account can confirm it, which the README says."""
 
 
 def _proxy(plan: LoopPlan) -> tuple[FunctionSpec, dict[str, Any]]:
