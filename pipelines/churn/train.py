@@ -59,9 +59,12 @@ def build_model(args, frame):
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.pipeline import Pipeline
+    from pandas.api.types import is_numeric_dtype
     from sklearn.preprocessing import OneHotEncoder
 
-    categorical = [c for c in frame.columns if frame[c].dtype == object]
+    # Text is `object` (pandas 2) or `str` (pandas 3), and may be `category`: encode whatever
+    # is not numeric.
+    categorical = [c for c in frame.columns if not is_numeric_dtype(frame[c])]
     encode = ColumnTransformer(
         [("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical)],
         remainder="passthrough",

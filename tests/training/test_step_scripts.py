@@ -307,3 +307,30 @@ def test_train_script_accepts_both_hyperparameter_spellings(argv: list[str]) -> 
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.split() == ["200", "8", "0.1"]
+
+
+@pytest.mark.parametrize("text_dtype", ["object", "str", "category"])
+def test_train_script_encodes_every_non_numeric_column(text_dtype: str) -> None:
+    """pandas < 3 (the images') reads text as `object`, pandas 3 as `str`, and a column may be
+    `category`: all are encoded.
+    Run on the scikit-learn image's stand-in (loop.pipeline: the SDK environment's pandas 3
+    with this environment's scikit-learn)."""
+    from loop.pipeline import image_python
+
+    python, overlay = image_python()
+    code = (
+        "import runpy, pandas as pd; m = runpy.run_path('pipelines/churn/train.py'); "
+        f"f = pd.DataFrame({{'plan': pd.Series(['basic', 'pro'], dtype={text_dtype!r}), "
+        "'age': [31, 47], 'charges': [10.5, 20.0], 'paperless': [True, False]}); "
+        "model = m['build_model'](m['parse_args'](['--target', 'churned']), f); "
+        "print([(n, c) for n, _, c in model.steps[0][1].transformers])"
+    )
+    out = subprocess.run(
+        [str(python), "-c", code],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(overlay)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == "[('categorical', ['plan'])]"
