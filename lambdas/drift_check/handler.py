@@ -726,9 +726,18 @@ def reduce(
     window = resolve_window(request, now)
     baseline = fetch_baseline(clients.s3, env.baseline_bucket, request.resolved_baseline_key())
     prefix = run_prefix(request.model, reduce_request.run_id)
-    manifest = [
-        item["key"] for item in get_json(clients.s3, env.reports_bucket, prefix + "manifest.json")
-    ]
+    manifest_key = prefix + "manifest.json"
+    try:
+        planned = get_json(clients.s3, env.reports_bucket, manifest_key)
+    except ClientError as exc:
+        if _error_code(exc) not in {"NoSuchKey", "404", "NotFound"}:
+            raise
+        raise BadRequestError(
+            f"run_id {reduce_request.run_id!r} of model {request.model!r}: no scale-out plan at "
+            f"s3://{env.reports_bucket}/{manifest_key} ({_error_code(exc)}); the reducer takes "
+            "the planner's output (its run_id and request) unchanged"
+        ) from exc
+    manifest = [item["key"] for item in planned]
     position = {key: i for i, key in enumerate(manifest)}
 
     partial_keys: list[str] = []

@@ -223,3 +223,20 @@ def test_plan_fails_early_on_a_missing_baseline(aws: Aws, context: FakeContext) 
     with pytest.raises(handler.BaselineNotFoundError, match="not found"):
         handler.plan_handler(load_event("check_request.json"), context)
     assert aws.keys(REPORTS_BUCKET) == []
+
+
+def test_reducer_refuses_a_run_without_a_plan(aws: Aws, context: FakeContext) -> None:
+    """Found by the handler fuzzing (tests/security): a run id the planner never wrote was a
+    bare NoSuchKey from S3; it is refused naming the run and what the reducer takes."""
+    aws.put_baseline(churn_baseline())
+    write_window(aws)
+    plan, _ = run_scaleout(aws, context)
+    event = reduce_event(plan)
+    event["run_id"] = "NaN"
+    with pytest.raises(
+        handler.BadRequestError,
+        match=r"^run_id 'NaN' of model 'churn': no scale-out plan at s3://.+/manifest\.json "
+        r"\(NoSuchKey\); the reducer takes the planner's output \(its run_id and request\) "
+        r"unchanged$",
+    ):
+        handler.reduce_handler(event, context)

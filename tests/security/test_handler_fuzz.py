@@ -15,6 +15,9 @@ StartPipelineExecution). Mutations that no correct handler may accept (a require
 an unknown key in a model that forbids them, a container where a scalar belongs, ...) must be
 refused; the others may also be accepted, and then run to completion against the fakes.
 
+The drift check's scale-out functions (the planner, one Distributed Map batch, the reducer) are
+fuzzed the same way, from the planner's own output for the drift account's window.
+
 AWS is moto in-process for the drift and quality checks (every call of the handler's clients is
 recorded through botocore's `before-call` event); the capture proxy, the endpoint verifier and
 the retraining trigger get recording fakes in place of their clients, which end the invocation
@@ -58,7 +61,7 @@ import verifier_settings
 from capture_format import valid_inference_id
 from mlops_drift import settings as drift_settings
 from mlops_drift.baseline import Baseline, BaselineError, baseline_to_dict
-from mlops_drift.events import CheckRequest
+from mlops_drift.events import CheckRequest, ProfileBatch, ReduceRequest
 from retrain_events import ACCEPTED
 
 from tests.drift import conftest as drift_world
@@ -476,6 +479,117 @@ def test_drift_check_refuses_malformed_events_without_writing(
     assert not broken.must_refuse, f"accepted: {broken.what}"
     assert result["report"]["json"].endswith("/report.json")
     drift.aws.received()  # drained: the next example's refusal must put nothing
+
+
+# ---- the scale-out functions: plan, one Map batch, reduce ---------------------------------------
+
+
+@dataclass(frozen=True)
+class ScaleOut:
+    """Valid events of the three scale-out functions, for the drift account's window."""
+
+    batch: dict[str, Any]
+    reduce: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def scaleout(drift: DriftAccount) -> ScaleOut:
+    """The state machine's path played once: the window planned and every object profiled, so
+    a reducer that accepts an event completes."""
+    context = drift_world.FakeContext()
+    plan = handler.plan_handler(copy.deepcopy(DRIFT_EVENT), context)
+    items = json.loads(drift.aws.get(plan["manifest_bucket"], plan["manifest_key"]))
+    batch = {"BatchInput": {"run_id": plan["run_id"], "request": plan["request"]}, "Items": items}
+    handler.profile_handler(copy.deepcopy(batch), context)
+    drift.aws.received()
+    return ScaleOut(batch, {**drift_world.load_event("reduce_input.json"), **plan})
+
+
+def _refuses_without_effects(
+    drift: DriftAccount, broken: Broken, run: Callable[[Any], dict[str, Any]]
+) -> dict[str, Any] | None:
+    """The handler's answer to `broken.event`, or None when it refused it (clearly, with no
+    effect); a must-refuse event that is accepted fails."""
+    note(broken.what)
+    drift.calls.made.clear()
+    try:
+        result = run(broken.event)
+    except DRIFT_DECLARED as error:
+        assert_names_the_problem(error, broken)
+        assert drift.calls.effects() == []
+        assert drift.aws.received() == []
+        if isinstance(error, ValidationError):
+            assert drift.calls.made == [], "a refused event was read past the door"
+        return None
+    assert not broken.must_refuse, f"accepted: {broken.what}"
+    drift.aws.received()  # drained: the next example's refusal must put nothing
+    return result
+
+
+@FUZZ
+@given(
+    broken=broken_events(
+        DRIFT_EVENT,
+        required=required_paths(CheckRequest),
+        closed=frozenset({()}),
+        free=frozenset({("thresholds",), ("feature_thresholds",)}),
+    )
+)
+def test_scaleout_planner_refuses_malformed_events_without_writing(
+    broken: Broken, drift: DriftAccount, scaleout: ScaleOut
+) -> None:
+    context = drift_world.FakeContext()
+    result = _refuses_without_effects(
+        drift, broken, lambda event: handler.plan_handler(event, context)
+    )
+    if result is not None:
+        assert result["manifest_key"].endswith("/manifest.json")
+
+
+_BATCH_LAYOUT = layout(ProfileBatch, drift_world.load_event("map_batch.json"))
+_REDUCE_LAYOUT = layout(ReduceRequest, drift_world.load_event("reduce_input.json"))
+
+
+@FUZZ
+@given(data=st.data())
+def test_scaleout_batch_refuses_malformed_events_without_writing(
+    data: st.DataObject, drift: DriftAccount, scaleout: ScaleOut
+) -> None:
+    broken = data.draw(
+        broken_events(
+            scaleout.batch,
+            required=_BATCH_LAYOUT.required,
+            closed=_BATCH_LAYOUT.closed,
+            free=_BATCH_LAYOUT.free | {("BatchInput", "request", "thresholds")},
+        )
+    )
+    context = drift_world.FakeContext()
+    result = _refuses_without_effects(
+        drift, broken, lambda event: handler.profile_handler(event, context)
+    )
+    if result is not None:
+        assert result["partial_key"].endswith(".json")
+
+
+@FUZZ
+@given(data=st.data())
+def test_scaleout_reducer_refuses_malformed_events_without_writing(
+    data: st.DataObject, drift: DriftAccount, scaleout: ScaleOut
+) -> None:
+    broken = data.draw(
+        broken_events(
+            scaleout.reduce,
+            required=_REDUCE_LAYOUT.required,
+            closed=_REDUCE_LAYOUT.closed,
+            free=_REDUCE_LAYOUT.free | {("request", "thresholds")},
+        )
+    )
+    context = drift_world.FakeContext()
+    result = _refuses_without_effects(
+        drift, broken, lambda event: handler.reduce_handler(event, context)
+    )
+    if result is not None:
+        assert result["report"]["json"].endswith("/report.json")
 
 
 # ---- malformed capture lines --------------------------------------------------------------------
