@@ -25,6 +25,7 @@ CHECKOV = "checkov (tests/kubernetes)"
 IAM_LINT = "IAM lint (tests/security/test_iam_lint.py)"
 PROTECTION_TEST = "protection test (tests/security/test_protection.py)"
 VARIANT_NAMES_TEST = "variant-name test (tests/components/test_variant_names.py)"
+ROLE_PROOFS = "role proofs (tests/e2e/test_role_minimality.py)"
 
 EXTERNAL_ENFORCERS: dict[str, str] = {
     CHECKOV: "checkov's Kubernetes checks over every shipped stack's rendered manifests "
@@ -33,6 +34,9 @@ EXTERNAL_ENFORCERS: dict[str, str] = {
     'shipped stack\'s plan, and the source comments next to Resource "*"',
     PROTECTION_TEST: "protect and retain_on_delete of every stateful registration of every "
     "shipped stack, as the stack's protection config says",
+    ROLE_PROOFS: "every role of every shipped stack run under moto with exactly its rendered "
+    "policy (tests/e2e): its users' calls are allowed, and every grant is used by a call or "
+    "listed with the reason it cannot be exercised",
     VARIANT_NAMES_TEST: "every shipped stack planned twice, the second time with another model "
     "version: the endpoint configuration is replaced and its variant names stay",
 }
@@ -367,9 +371,10 @@ CONTROLS: tuple[Control, ...] = (
         "IAM-5",
         IAM,
         "Each role grants only what its users call",
-        "Each role grants only what its users call.",
-        not_encoded="nothing compares a role's grants with the AWS calls its users (handlers, "
-        "jobs, services) make; the pack and the IAM lint check only the documents' shape",
+        "Each role grants only what its users call (a policy cannot see calls: the role proofs "
+        "run the users and compare).",
+        (),
+        (ROLE_PROOFS,),
     ),
     Control(
         "IAM-6",

@@ -13,16 +13,19 @@ from __future__ import annotations
 import fcntl
 import pickle
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import pytest
 
 from loop.harness import ClosedLoop
 from loop.stack import LoopPlan, plan_loop
 
+T = TypeVar("T")
+
 
 def _once_per_session(
-    factory: pytest.TempPathFactory, worker_id: str, name: str, make: Callable[[], LoopPlan]
-) -> LoopPlan:
+    factory: pytest.TempPathFactory, worker_id: str, name: str, make: Callable[[], T]
+) -> T:
     if worker_id == "master":  # no xdist: nothing to share
         return make()
     shared = factory.getbasetemp().parent  # the session's folder, above every worker's own
@@ -30,7 +33,7 @@ def _once_per_session(
     with (shared / f"loop-plan-{name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if path.exists():
-            plan: LoopPlan = pickle.loads(path.read_bytes())
+            plan: T = pickle.loads(path.read_bytes())
             return plan
         plan = make()
         path.write_bytes(pickle.dumps(plan))

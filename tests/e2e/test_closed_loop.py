@@ -11,6 +11,9 @@ with its pattern on the platform bus and an SQS queue as its target; the event t
 put is taken from that queue and delivered to the trigger, as EventBridge's asynchronous
 invocation would (`ClosedLoop.deliver_async` keeps Lambda's two retries).
 
+The (action, statement Sid) pairs each role's calls used are pinned in tests/e2e/role_uses.py
+(`LAMBDA_USES`: `closed-loop`, and `start-failed` for the trigger's DeleteItem).
+
 Where moto differs from AWS and the harness closes the gap: DynamoDB conditional writes are
 serialized (as DynamoDB applies each atomically), executions are set `Executing` by hand
 (moto finishes them at once), throttling and 5xx are answered at the server, below the client's
@@ -31,7 +34,8 @@ from botocore.exceptions import ClientError
 from mlops_drift import settings as drift_settings
 
 from loop.harness import ClosedLoop, PermissionGapError, Window
-from loop.stack import LoopPlan
+from loop.stack import DRIFT_POLICY, TRIGGER_POLICY, LoopPlan
+from tests.e2e.role_uses import assert_uses
 
 DRIFT_ACTIONS = {
     "s3:GetObject",
@@ -142,6 +146,9 @@ def test_drift_starts_exactly_one_retraining_with_the_plans_policies(loop: Close
     assert {d.action for d in loop.decisions(loop.drift)} == DRIFT_ACTIONS
     budget_reads = {"budgets:ViewBudget"} if budget == "passed" else set()
     assert {d.action for d in loop.decisions(loop.trigger)} == TRIGGER_ACTIONS | budget_reads
+    # ... each by exactly the statements pinned for it (tests/e2e/role_uses.py)
+    assert_uses((plan.stack, DRIFT_POLICY, "closed-loop"), loop.decisions(loop.drift))
+    assert_uses((plan.stack, TRIGGER_POLICY, "closed-loop"), loop.decisions(loop.trigger))
     via = {
         (d.action, d.via)
         for d in loop.decisions(loop.drift) + loop.decisions(loop.trigger)
@@ -408,6 +415,8 @@ def test_sagemaker_failing_every_attempt_releases_the_reservation_and_loses_noth
     # ... the in-progress idempotency record was deleted when the first invocation raised
     assert "dynamodb:DeleteItem" in {d.action for d in loop.decisions(loop.trigger)}
     assert loop.server.enforcement.gaps() == []
+    # ... by exactly the statements pinned for this path (the failed start, then the retry)
+    assert_uses((loop.plan.stack, TRIGGER_POLICY, "start-failed"), loop.decisions(loop.trigger))
 
 
 def test_transient_sagemaker_errors_are_absorbed_by_the_clients_retries(loop: ClosedLoop) -> None:

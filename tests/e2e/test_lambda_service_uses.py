@@ -14,7 +14,8 @@ the calls Lambda makes for the function are made: `logs:CreateLogStream` and
 (tracing Active), `sqs:SendMessage` of a failed asynchronous event to its dead-letter queue
 (with the `kms:GenerateDataKey` and `kms:Decrypt` on the queue's key that SQS makes with the
 sender's identity, through `sqs.<region>.amazonaws.com`),
-THEN each is allowed, on exactly these actions and resources (pinned); and the negative twins:
+THEN each is allowed, on exactly these actions and resources (pinned), by exactly the statements
+pinned per function in tests/e2e/role_uses.py (`LAMBDA_USES`); and the negative twins:
 the role without the statement that allowed the logs, the traces, the dead-letter or the
 dead-letter key's use gets AccessDenied for that call, so the check can fail.
 
@@ -45,6 +46,7 @@ from loop.iam import Decision
 from loop.server import MotoServer
 from loop.stack import LoopPlan, ServiceUses, plan_loop
 from tests.e2e.conftest import _once_per_session
+from tests.e2e.role_uses import POLICY_OF_FUNCTION, assert_uses
 
 STACKS: Final = ("dev", "staging", "prod")
 STREAM: Final = "2026/11/27/[$LATEST]0f1e2d3c4b5a69788796a5b4c3d2e1f0"
@@ -223,6 +225,10 @@ def test_the_lambda_service_may_do_with_each_role_what_it_does(account: _Account
         assert {(d.action, d.resource) for d in decisions} == _expected(plan, uses), uses.key
         # through SQS, for the queue's key
         assert {d.via for d in decisions if d.action.startswith("kms:")} == {"sqs"}, uses.key
+        # AND by exactly the statements pinned for the function's role (one inline policy)
+        policy = POLICY_OF_FUNCTION[uses.key]
+        assert [name.rsplit("-", 1)[0] for name, _ in uses.policies] == [policy], uses.key
+        assert_uses((plan.stack, policy, f"lambda-service:{uses.key}"), decisions)
     assert account.server.enforcement.gaps() == []
 
 

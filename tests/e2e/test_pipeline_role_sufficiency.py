@@ -111,6 +111,21 @@ NETWORK_ACTIONS: Final = {
     "ec2:DescribeNetworkInterfaces",
     "ec2:DeleteNetworkInterface",
 }
+NETWORK_STATEMENTS: Final = {
+    ("ec2:CreateNetworkInterface", "ManageJobNetworkInterfaces"),
+    ("ec2:CreateNetworkInterfacePermission", "ManageJobNetworkInterfaces"),
+    ("ec2:DeleteNetworkInterface", "ManageJobNetworkInterfaces"),
+    ("ec2:DescribeSubnets", "LookUpNetwork"),
+    ("ec2:DescribeSecurityGroups", "LookUpNetwork"),
+    ("ec2:DescribeVpcs", "LookUpNetwork"),
+    ("ec2:DescribeDhcpOptions", "LookUpNetwork"),
+    ("ec2:DescribeNetworkInterfaces", "LookUpNetwork"),
+}
+VPC_NOT_LEARNED_STATEMENTS: Final = (
+    TRAINING_STATEMENTS - {("sagemaker:CreateModelPackage", "RegisterVersions")}
+) | NETWORK_STATEMENTS
+"""dev's training in a VPC on noise: no version registered (the Fail branch), the jobs'
+network interfaces made and deleted."""
 BATCH_ACTIONS: Final = {
     "sagemaker:CreateProcessingJob",  # LatestApprovedPackage
     "sagemaker:DescribeProcessingJob",
@@ -361,6 +376,10 @@ def test_dev_training_pipeline_in_a_vpc_attaches_its_jobs_and_refuses_a_weak_mod
             "ec2:DeleteNetworkInterface",
         )
     } | {(a, "LookUpNetwork") for a in NETWORK_ACTIONS if a.startswith("ec2:Describe")}
+    # AND every call by exactly the statement pinned for it
+    assert {
+        (d.action, d.statement) for d in dev_in_vpc_not_learned.decisions
+    } == VPC_NOT_LEARNED_STATEMENTS
     # the interface is created in one of the plan's subnets, with the plan's group
     subnets = {s for d in network for s in [d.resource] if ":subnet/" in s}
     assert subnets

@@ -7,8 +7,11 @@ policy, and the handler run in its own process with that role's STS credentials
 WHEN the function runs on the input its schedule (or rule, or state machine) would give it,
 THEN it succeeds, every IAM check its calls needed was evaluated and allowed, and the set of
 actions evaluated is exactly the one pinned here (a new call in a handler fails this test until
-it is named); and the negative twin: the same role with one statement removed fails the
-invocation (or the result it reports) with AccessDenied, so the check can fail.
+it is named), the (action, statement Sid) pairs used exactly the ones pinned in
+tests/e2e/role_uses.py (`LAMBDA_USES`, from which tests/e2e/test_role_minimality.py checks that
+no grant of the role goes unused without its reason); and the negative twin: the same role with
+one statement removed fails the invocation (or the result it reports) with AccessDenied, so the
+check can fail.
 
 Every `aws:lambda/function:Function` of every stack's plan is named, by stack and registration
 name, in `PROOFS` with the test proving it; a function without one fails
@@ -72,9 +75,18 @@ from mlops_drift.baseline import baseline_to_dict, build_baseline
 
 from loop.functions import Function
 from loop.harness import ClosedLoop, Window
-from loop.stack import FunctionSpec, LoopPlan, plan_loop
+from loop.stack import (
+    DRIFT_POLICY,
+    QUALITY_POLICY,
+    TRIGGER_POLICY,
+    VERIFIER_POLICY,
+    FunctionSpec,
+    LoopPlan,
+    plan_loop,
+)
 from tests.drift.conftest import churn_records
 from tests.e2e.conftest import _once_per_session
+from tests.e2e.role_uses import PROXY, assert_uses
 from tests.e2e.test_closed_loop import DRIFT_ACTIONS, TRIGGER_ACTIONS
 
 RUN: Final = datetime(2026, 11, 27, 6, tzinfo=UTC)
@@ -226,6 +238,7 @@ def test_quality_check_runs_with_exactly_its_rendered_role(
         ("kms:Decrypt", "UsePlatformKeyThroughS3"),
         ("kms:GenerateDataKey", "UsePlatformKeyThroughS3"),
     }
+    assert_uses((loop.plan.stack, QUALITY_POLICY, "quality"), decisions)
     assert captured == PREDICTION_HOURS * RECORDS_PER_HOUR
 
 
@@ -339,6 +352,7 @@ def test_endpoint_verifier_runs_with_exactly_its_rendered_role(loop: ClosedLoop)
         ("kms:GenerateDataKey", "EncryptReports"),
         ("kms:Decrypt", "EncryptReports"),
     }
+    assert_uses((loop.plan.stack, VERIFIER_POLICY, "verifier"), decisions)
 
 
 @pytest.mark.parametrize(
@@ -436,6 +450,7 @@ def test_capture_proxy_runs_with_exactly_its_rendered_role(loop: ClosedLoop) -> 
     }
     assert {d.action for d in decisions} == PROXY_ACTIONS
     assert loop.server.enforcement.gaps() == []
+    assert_uses((loop.plan.stack, PROXY, "capture-proxy"), decisions)
 
 
 @pytest.mark.parametrize(
@@ -569,6 +584,8 @@ def test_prod_scaleout_functions_run_with_exactly_the_rendered_drift_role(
             decisions = loop.decisions(function)
             assert [d.line() for d in decisions if not d.allowed] == []
             assert {d.action for d in decisions} == SCALEOUT_ACTIONS[function.spec.key]
+            # ... each by exactly the statements of the shared drift role pinned for it
+            assert_uses((prod_plan.stack, DRIFT_POLICY, f"scaleout:{function.spec.key}"), decisions)
         assert loop.server.enforcement.gaps() == []
 
 
@@ -666,6 +683,7 @@ def test_endpoint_verifier_reads_package_approvals_with_exactly_its_rendered_rol
     assert ("sagemaker:DescribeModelPackage", "DescribePackages") in {
         (d.action, d.statement) for d in decisions
     }
+    assert_uses((stack, VERIFIER_POLICY, f"approval:{approval}"), decisions)
 
 
 def test_endpoint_verifier_without_describe_packages_reports_the_denial(
@@ -708,6 +726,8 @@ def test_drift_check_and_trigger_run_with_exactly_their_rendered_roles(
         assert {d.action for d in drift} == DRIFT_ACTIONS
         assert {d.action for d in trigger} == TRIGGER_STARTS[stack]
         assert loop.server.enforcement.gaps() == []
+        assert_uses((stack, DRIFT_POLICY, "drift-and-trigger"), drift)
+        assert_uses((stack, TRIGGER_POLICY, "drift-and-trigger"), trigger)
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
@@ -724,6 +744,7 @@ def test_quality_check_runs_with_exactly_the_rendered_role_of_each_stack(
     assert (answer["captures"], answer["labels"]) == (PREDICTION_HOURS, PREDICTION_HOURS)
     assert [d.line() for d in decisions if not d.allowed] == []
     assert {d.action for d in decisions} == QUALITY_ACTIONS
+    assert_uses((stack, QUALITY_POLICY, "quality"), decisions)
 
 
 # ---- every function of every plan has its proof ----------------------------------------------
