@@ -56,10 +56,10 @@ def _mlflow():
 
 def build_model(args, frame):
     # Imported here: the module must import without scikit-learn (its tests run without it).
+    from pandas.api.types import is_numeric_dtype
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.pipeline import Pipeline
-    from pandas.api.types import is_numeric_dtype
     from sklearn.preprocessing import OneHotEncoder
 
     # Text is `object` (pandas 2) or `str` (pandas 3), and may be `category`: encode whatever
