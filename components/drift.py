@@ -266,6 +266,7 @@ class DriftMonitor(PlatformComponent):
                     ),
                     models=sorted({m.model for m in monitors}),
                     log_group_prefix=f"/aws/lambda/{log_prefix}",
+                    scaleout_models=sorted({m.model for m in monitors if m.mode == "scaleout"}),
                 )
             ),
             opts=self._opts(),
@@ -396,19 +397,24 @@ class DriftMonitor(PlatformComponent):
             service=SCHEDULER_SERVICE,
             parent=self,
         )
-        targets: list[pulumi.Input[str]] = [self._functions["check"].arn]
-        if self.state_machine_arn is not None:
-            targets.append(self.state_machine_arn)
+        # The check function for the monitors that run in one invocation, the state machine
+        # for those that scale out: each only where a schedule targets it.
+        single = any(m.mode == "single" for m in ctx.config.drift.monitors)
         self._scheduler_policy = aws.iam.RolePolicy(
             f"{self._name}-scheduler-access",
             role=role.id,
-            policy=pulumi.Output.all(self._queue.arn, args.kms_key_arn, *targets).apply(
+            policy=pulumi.Output.all(
+                self._queue.arn,
+                args.kms_key_arn,
+                self._functions["check"].arn,
+                self.state_machine_arn,
+            ).apply(
                 lambda v: scheduler_policy(
                     region=ctx.config.region,
                     queue_arn=v[0],
                     kms_key_arn=v[1],
-                    function_arn=v[2],
-                    state_machine_arn=v[3] if len(v) > 3 else None,
+                    function_arn=v[2] if single else None,
+                    state_machine_arn=v[3],
                 )
             ),
             opts=self._opts(),
@@ -472,12 +478,14 @@ def function_policy(
     baseline_keys: list[str],
     models: list[str],
     log_group_prefix: str,
+    scaleout_models: list[str] | None = None,
 ) -> str:
-    """Exactly what the drift handlers read and write."""
+    """Exactly what the drift handlers read and write; the scale-out partials only for the
+    models whose monitors scale out (`scaleout_models`, default none)."""
     s3 = f"arn:{partition}:s3:::"
     capture_prefixes = [settings.capture_prefix(e) for e in endpoints]
     report_prefixes = [f"{settings.REPORTS_PREFIX}/{m}/" for m in models]
-    partial_prefixes = [f"{settings.PARTIALS_PREFIX}/{m}/" for m in models]
+    partial_prefixes = [f"{settings.PARTIALS_PREFIX}/{m}/" for m in scaleout_models or []]
     logs = f"arn:{partition}:logs:{region}:{account_id}:log-group:{log_group_prefix}"
     statements = [
         iam.allow(
@@ -499,16 +507,22 @@ def function_policy(
             ["s3:PutObject"],
             [f"{s3}{reports_bucket}/{p}*" for p in report_prefixes + partial_prefixes],
         ),
-        iam.allow(
-            "ReadPartials",
-            ["s3:GetObject"],
-            [f"{s3}{reports_bucket}/{p}*" for p in partial_prefixes],
-        ),
-        iam.allow(
-            "ListPartials",
-            ["s3:ListBucket"],
-            [f"{s3}{reports_bucket}"],
-            Condition={"StringLike": {"s3:prefix": [f"{p}*" for p in partial_prefixes]}},
+        *(
+            [
+                iam.allow(
+                    "ReadPartials",
+                    ["s3:GetObject"],
+                    [f"{s3}{reports_bucket}/{p}*" for p in partial_prefixes],
+                ),
+                iam.allow(
+                    "ListPartials",
+                    ["s3:ListBucket"],
+                    [f"{s3}{reports_bucket}"],
+                    Condition={"StringLike": {"s3:prefix": [f"{p}*" for p in partial_prefixes]}},
+                ),
+            ]
+            if partial_prefixes
+            else []
         ),
         iam.allow(
             "UsePlatformKeyThroughS3",
@@ -535,21 +549,35 @@ def scheduler_policy(
     region: str,
     queue_arn: str,
     kms_key_arn: str,
-    function_arn: str,
+    function_arn: str | None,
     state_machine_arn: str | None,
 ) -> str:
-    """Start the checks; park undeliverable invocations in the dead-letter queue."""
+    """Start the checks (invoke the check function, start the scale-out state machine: each
+    when given); park undeliverable invocations in the dead-letter queue."""
     statements = [
-        iam.allow("InvokeCheck", ["lambda:InvokeFunction"], [function_arn]),
+        *(
+            [iam.allow("InvokeCheck", ["lambda:InvokeFunction"], [function_arn])]
+            if function_arn
+            else []
+        ),
         # Schedules are encrypted with the platform key; Scheduler decrypts the target's input
         # with this role when it runs one.
         iam.allow("DecryptSchedules", ["kms:Decrypt"], [kms_key_arn]),
         *iam.dead_letter_statements(queue_arn, kms_key_arn, region),
     ]
     if state_machine_arn is not None:
-        statements.append(
-            iam.allow("StartScaleOut", ["states:StartExecution"], [state_machine_arn])
-        )
+        statements += [
+            iam.allow("StartScaleOut", ["states:StartExecution"], [state_machine_arn]),
+            # The state machine is encrypted with the platform key: Step Functions encrypts an
+            # execution's input with the caller's kms:GenerateDataKey (its guide's table of
+            # the permissions callers need for a customer managed key).
+            iam.allow(
+                "EncryptScaleOutInput",
+                ["kms:GenerateDataKey"],
+                [kms_key_arn],
+                Condition={"StringEquals": {"kms:ViaService": f"states.{region}.amazonaws.com"}},
+            ),
+        ]
     return iam.document(*statements)
 
 

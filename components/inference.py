@@ -718,8 +718,11 @@ class SageMakerEndpoints(PlatformComponent):
             parent=self,
         )
         endpoints = sorted(self.endpoint_names.values())
-        groups = sorted(
-            {args.model_package_groups[e.model] for e in ctx.config.inference.endpoints}
+        # Approval is read from the registry only where the stack requires it.
+        groups = (
+            sorted({args.model_package_groups[e.model] for e in ctx.config.inference.endpoints})
+            if ctx.config.model_registry.approval == "manual"
+            else []
         )
         role_policy = aws.iam.RolePolicy(
             f"{self._name}-verifier-access",
@@ -1248,8 +1251,9 @@ def verifier_policy(
     endpoint_names: list[str],
     model_package_groups: list[str],
 ) -> str:
-    """The verifier reads the endpoints, their configurations, models and packages, and the
-    intended-state parameters; it reports to the platform topic."""
+    """The verifier reads the endpoints, their configurations, models and (where approval is
+    required: `model_package_groups`) packages, and the intended-state parameters; it reports
+    to the platform topic."""
     sm = f"arn:{partition}:sagemaker:{region}:{account_id}"
     parameters = f"arn:{partition}:ssm:{region}:{account_id}:parameter{parameter_prefix}"
     return iam.document(
@@ -1265,10 +1269,16 @@ def verifier_policy(
             [f"{sm}:endpoint-config/{name.lower()}-*" for name in endpoint_names]
             + [f"{sm}:model/{name.lower()}-*" for name in endpoint_names],
         ),
-        iam.allow(
-            "DescribePackages",
-            ["sagemaker:DescribeModelPackage"],
-            [f"{sm}:model-package/{group.lower()}/*" for group in model_package_groups],
+        *(
+            [
+                iam.allow(
+                    "DescribePackages",
+                    ["sagemaker:DescribeModelPackage"],
+                    [f"{sm}:model-package/{group.lower()}/*" for group in model_package_groups],
+                )
+            ]
+            if model_package_groups
+            else []
         ),
         iam.allow(
             "ReadIntendedState",

@@ -29,7 +29,7 @@ import hashlib
 import io
 import json
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -569,6 +569,52 @@ def _images(definition: dict[str, Any]) -> list[str]:
     return sorted(found)
 
 
+_JOB_KINDS: dict[str, tuple[list[str], str]] = {
+    "Processing": (
+        [
+            "sagemaker:CreateProcessingJob",
+            "sagemaker:DescribeProcessingJob",
+            "sagemaker:StopProcessingJob",
+        ],
+        "processing-job",
+    ),
+    "Training": (
+        [
+            "sagemaker:CreateTrainingJob",
+            "sagemaker:DescribeTrainingJob",
+            "sagemaker:StopTrainingJob",
+        ],
+        "training-job",
+    ),
+    "Transform": (
+        [
+            "sagemaker:CreateTransformJob",
+            "sagemaker:DescribeTransformJob",
+            "sagemaker:StopTransformJob",
+        ],
+        "transform-job",
+    ),
+    "Model": (["sagemaker:CreateModel", "sagemaker:DescribeModel"], "model"),
+}
+"""Per step type of a definition: what SageMaker Pipelines does with the role for it (create,
+follow and, when the execution stops, stop the job), and the resource type it names."""
+
+
+def _steps(steps: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Every step of a definition, those in condition branches included."""
+    for step in steps:
+        yield step
+        if step.get("Type") == "Condition":
+            arguments = step.get("Arguments", {})
+            yield from _steps([*arguments.get("IfSteps", []), *arguments.get("ElseSteps", [])])
+
+
+def _looks_up_packages(step: dict[str, Any]) -> bool:
+    """A job that lists the registry's versions itself (the batch pipeline's lookup)."""
+    app = step.get("Arguments", {}).get("AppSpecification", {})
+    return "--model-package-group" in (app.get("ContainerArguments") or [])
+
+
 def execution_policy(inputs: TrainingPipelineInputs, definition: dict[str, Any]) -> str:
     """What the pipeline's jobs do, and nothing else; derived from the generated definition."""
     part, region, account = inputs.partition, inputs.region, inputs.account_id
@@ -576,42 +622,41 @@ def execution_policy(inputs: TrainingPipelineInputs, definition: dict[str, Any])
     data = f"arn:{part}:s3:::{inputs.data_bucket}"
     artifacts = f"arn:{part}:s3:::{inputs.artifact_bucket}"
     model = inputs.model
+    steps = list(_steps(definition.get("Steps", [])))
+    kinds = [k for k in _JOB_KINDS if any(step.get("Type") == k for step in steps)]
+    # The registry: registering (a RegisterModel step) or looking the versions up (a job that
+    # lists them itself); reading a version (DescribeModelPackage, and its group) goes with both.
+    registry = [
+        *(
+            ["sagemaker:CreateModelPackage"]
+            if any(s.get("Type") == "RegisterModel" for s in steps)
+            else []
+        ),
+        *(["sagemaker:ListModelPackages"] if any(_looks_up_packages(s) for s in steps) else []),
+    ]
     statements = [
         iam.allow(
             "RunOwnJobs",
-            [
-                "sagemaker:CreateProcessingJob",
-                "sagemaker:DescribeProcessingJob",
-                "sagemaker:StopProcessingJob",
-                "sagemaker:CreateTrainingJob",
-                "sagemaker:DescribeTrainingJob",
-                "sagemaker:StopTrainingJob",
-                "sagemaker:CreateTransformJob",
-                "sagemaker:DescribeTransformJob",
-                "sagemaker:StopTransformJob",
-                "sagemaker:CreateModel",
-                "sagemaker:DescribeModel",
-                "sagemaker:AddTags",
-            ],
-            [
-                f"{sm}:processing-job/pipelines-*",
-                f"{sm}:training-job/pipelines-*",
-                f"{sm}:transform-job/pipelines-*",
-                f"{sm}:model/pipelines-*",
-            ],
+            [*(a for k in kinds for a in _JOB_KINDS[k][0]), "sagemaker:AddTags"],
+            [f"{sm}:{_JOB_KINDS[k][1]}/pipelines-*" for k in kinds],
         ),
-        iam.allow(
-            "RegisterVersions",
+        *(
             [
-                "sagemaker:CreateModelPackage",
-                "sagemaker:DescribeModelPackage",
-                "sagemaker:ListModelPackages",
-                "sagemaker:DescribeModelPackageGroup",
-            ],
-            [
-                f"{sm}:model-package-group/{inputs.model_package_group}",
-                f"{sm}:model-package/{inputs.model_package_group}/*",
-            ],
+                iam.allow(
+                    "RegisterVersions",
+                    [
+                        *registry,
+                        "sagemaker:DescribeModelPackage",
+                        "sagemaker:DescribeModelPackageGroup",
+                    ],
+                    [
+                        f"{sm}:model-package-group/{inputs.model_package_group}",
+                        f"{sm}:model-package/{inputs.model_package_group}/*",
+                    ],
+                )
+            ]
+            if registry
+            else []
         ),
         # iam:PassRole of this role only, to SageMaker only: the pipeline's steps run as it.
         iam.allow(

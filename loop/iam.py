@@ -48,7 +48,8 @@ evaluated is what is attached to the role in moto's IAM), and replaces the decis
   the event bus of each PutEvents entry, the SNS topic, the budget, the S3 bucket or object,
   the SQS queue; the Lambda function an Invoke names in its path (`lambda:InvokeFunction`), the
   KMS key a request's `KeyId` names, the ECR repository (of `registryId`'s account), the
-  CloudWatch Logs group or stream, Glue's catalog, database and table (`_more_service_resources`);
+  CloudWatch Logs group or stream, Glue's catalog, database and table, the Step Functions
+  state machine (StartExecution) or execution (Describe/StopExecution) (`_more_service_resources`);
   with `iam:PolicyARN` for Attach/DetachRolePolicy and `cloudwatch:namespace` for PutMetricData
   (`_service_context`); the SageMaker processing, training or transform job a request names,
   and EC2's network interface, its subnet and security groups (`_ec2_resources`; Describe* on
@@ -482,12 +483,13 @@ def _ec2_resources(
 
 
 def _more_service_resources(request: WireRequest) -> list[str] | None:
-    """Lambda, KMS, ECR, CloudWatch Logs and Glue resources (`loop.services`' calls), else
-    None. ECR: the repository of `registryId` (another account's for AWS's images);
-    GetAuthorizationToken takes no resource. Logs: a log group is checked as
-    `log-group:<name>:*` (the form AWS evaluates for log-group actions), a stream as
-    `log-group:<name>:log-stream:<stream>`. Glue: a table is checked on the catalog, the
-    database and the table (as AWS does)."""
+    """Lambda, KMS, ECR, CloudWatch Logs, Glue and Step Functions resources (`loop.services`'
+    calls), else None. Step Functions: StartExecution on its `stateMachineArn`,
+    Describe/StopExecution on its `executionArn`. ECR: the repository of `registryId`
+    (another account's for AWS's images); GetAuthorizationToken takes no resource. Logs: a
+    log group is checked as `log-group:<name>:*` (the form AWS evaluates for log-group
+    actions), a stream as `log-group:<name>:log-stream:<stream>`. Glue: a table is checked on
+    the catalog, the database and the table (as AWS does)."""
     service, _, operation = request.operation.partition(":")
     params = request.params
     if service == "lambda" and operation in ("Invoke", "InvokeFunction"):
@@ -517,6 +519,12 @@ def _more_service_resources(request: WireRequest) -> list[str] | None:
         if stream and operation in ("PutLogEvents", "CreateLogStream"):
             return [_arn(request, "logs", f"log-group:{group}:log-stream:{stream}")]
         return [_arn(request, "logs", f"log-group:{group}:*")]
+    if service == "states" and operation == "StartExecution":
+        machine = _param(params, "stateMachineArn")
+        return [machine] if machine else ["*"]
+    if service == "states" and operation in ("DescribeExecution", "StopExecution"):
+        execution = _param(params, "executionArn")
+        return [execution] if execution else ["*"]
     if service == "glue" and operation in ("GetTable", "UpdateTable"):
         database = _param(params, "DatabaseName")
         table = _param(params, "Name") or str(dict(params.get("TableInput") or {}).get("Name"))

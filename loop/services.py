@@ -15,7 +15,9 @@ Per service kind (`ServiceAccount.<kind>`; the test is tests/e2e/test_service_ro
   stack, the input the training component would render: `scheduled_start_input`), what
   EventBridge Scheduler does when it runs one: `kms:Decrypt` of the schedule's encrypted input
   (the schedule's `kmsKeyArn`), the target call (`lambda:Invoke`, asynchronous, on the function
-  ARN; or `sagemaker:StartPipelineExecution` with the schedule's input), and, for an invocation
+  ARN; `sagemaker:StartPipelineExecution` with the schedule's input; or, for a state machine
+  target, `states:StartExecution` of the plan's machine, seeded with the plan's definition,
+  role, logging, tracing and encryption, with the schedule's input), and, for an invocation
   it could not deliver, `sqs:SendMessage` to the schedule's dead-letter queue (SSE-KMS: the
   producer's `kms:GenerateDataKey` and `kms:Decrypt` through SQS);
 - `firehose`: the S3 destination's calls documented for Firehose's role (GetBucketLocation,
@@ -35,7 +37,28 @@ Per service kind (`ServiceAccount.<kind>`; the test is tests/e2e/test_service_ro
   deployment's model package (DescribeModelPackage, then the artifact's download) and the
   capture path of the proxy (`CaptureBuffer.offer` and `flush`: PutObject, SSE-KMS);
 - `alertmanager`: Alertmanager's SNS receiver, `sns:Publish` to the platform topic (encrypted:
-  the topic key's GenerateDataKey and Decrypt through SNS).
+  the topic key's GenerateDataKey and Decrypt through SNS);
+- `state_machine`: what Step Functions does with the execution role (trust: `states.amazonaws
+  .com` with `aws:SourceAccount` and the machine's `aws:SourceArn`) when it runs the plan's
+  definition once (PlanWindow, the Distributed Map ProfileObjects with its ItemReader and one
+  child execution running ProfileBatch, Reduce). Requests to moto, with the role's credentials:
+  `lambda:Invoke` (synchronous, as `arn:aws:states:::lambda:invoke` calls it) of the plan,
+  profile and reduce functions named in the definition; the ItemReader's S3 GetObject of the
+  manifest under `drift-partials/<model>/<run>/manifest.json` in the definition's bucket
+  (SSE-KMS by the bucket's default: the harness's `kms:Decrypt` through S3); the Map's child
+  execution `states:StartExecution` on the machine; Logs DescribeLogGroups,
+  DescribeResourcePolicies and PutResourcePolicy (the log delivery's policy); X-Ray
+  PutTraceSegments and PutTelemetryRecords. Simulated through the evaluator
+  (`Enforcement.check`, on the role's policy as moto's IAM holds it, logged like the requests):
+  `kms:GenerateDataKey` and `kms:Decrypt` of the machine's key with `kms:ViaService` =
+  `states.<region>.amazonaws.com` and `kms:EncryptionContext:aws:states:stateMachineArn`
+  (the execution's encrypted state and history: no request carries them); `states:
+  DescribeExecution` and `states:StopExecution` on a child's ARN `execution:<machine>/
+  ProfileObjects:<id>` (moto names executions `execution:<machine>:<id>` and cannot look up a
+  Distributed Map child's ARN); the vended-log delivery actions `logs:CreateLogDelivery`,
+  `GetLogDelivery`, `UpdateLogDelivery`, `DeleteLogDelivery`, `ListLogDeliveries` on `*` (IAM
+  permissions only, no API moto has); X-Ray `GetSamplingRules` and `GetSamplingTargets` on `*`
+  (moto does not implement them).
 
 moto stand-ins: Lambda's invocation runs moto's simple backend (no Docker: the invocation is
 authorized and answered, the function not run); the plan's KMS key is created with the plan's
@@ -74,7 +97,7 @@ from serving_sidecar.config import read_capture
 from serving_sidecar.metrics import Metrics
 
 from components.training import scheduled_start_input
-from loop.iam import Decision, _glob, _listed, condition_holds, statements
+from loop.iam import Decision, Permission, _glob, _listed, condition_holds, statements
 from loop.server import MotoServer
 from planner.mocks import Registration
 from planner.run import PROJECT_DIR, Plan, run_stack_config
@@ -88,6 +111,8 @@ FIREHOSE: Final = "firehose.amazonaws.com"
 SAGEMAKER: Final = "sagemaker.amazonaws.com"
 BUDGETS: Final = "budgets.amazonaws.com"
 PODS: Final = "pods.eks.amazonaws.com"
+STATES: Final = "states.amazonaws.com"
+MACHINE_TYPE: Final = "aws:sfn/stateMachine:StateMachine"
 START_PIPELINE_TARGET: Final = "arn:aws:scheduler:::aws-sdk:sagemaker:startPipelineExecution"
 RUN: Final = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
 """The scheduled time the calls stand for."""
@@ -498,6 +523,41 @@ class ServiceAccount:
         )
         self._done.add(name)
 
+    def _state_machine(self, arn: str) -> dict[str, Any]:
+        """The plan's state machine (its definition, role, logging, tracing and encryption as
+        the plan declares them), created once; its inputs."""
+        name = arn.rsplit(":", 1)[-1]
+        machine = next(r for r in self.plan.by_type(MACHINE_TYPE) if r.inputs["name"] == name)
+        inputs = dict(machine.inputs)
+        if self._once(f"states:{name}"):
+            encryption = inputs.get("encryptionConfiguration") or {}
+            made = self.client("stepfunctions").create_state_machine(
+                name=name,
+                definition=str(inputs["definition"]),
+                roleArn=str(inputs["roleArn"]),
+                type=str(inputs.get("type", "STANDARD")),
+                loggingConfiguration={
+                    "level": inputs["loggingConfiguration"]["level"],
+                    "includeExecutionData": inputs["loggingConfiguration"]["includeExecutionData"],
+                    "destinations": [
+                        {
+                            "cloudWatchLogsLogGroup": {
+                                "logGroupArn": inputs["loggingConfiguration"]["logDestination"]
+                            }
+                        }
+                    ],
+                },
+                tracingConfiguration={"enabled": bool(inputs["tracingConfiguration"]["enabled"])},
+                encryptionConfiguration={
+                    "type": str(encryption["type"]),
+                    "kmsKeyId": str(encryption["kmsKeyId"]),
+                    "kmsDataKeyReusePeriodSeconds": int(encryption["kmsDataKeyReusePeriodSeconds"]),
+                },
+            )
+            if made["stateMachineArn"] != arn:
+                raise LookupError(f"moto made {made['stateMachineArn']}, the plan names {arn}")
+        return inputs
+
     # ---- EventBridge Scheduler -------------------------------------------------------------------
 
     def schedules(self, spec: RoleSpec) -> list[dict[str, Any]]:
@@ -535,6 +595,8 @@ class ServiceAccount:
         for target in targets:
             if target["arn"].startswith("arn:aws:lambda") or ":lambda:" in target["arn"]:
                 self._function(target["arn"])
+            elif _is_machine(target["arn"]):
+                self._state_machine(target["arn"])
             else:
                 self._pipeline(json.loads(target["input"])["PipelineName"])
         queues = {t["deadLetterConfig"]["arn"]: "" for t in targets}
@@ -546,6 +608,7 @@ class ServiceAccount:
         sagemaker = self.as_role(creds, "sagemaker")
         lam = self.as_role(creds, "lambda")
         sqs = self.as_role(creds, "sqs")
+        sfn = self.as_role(creds, "stepfunctions")
         with self._run(spec) as outcome:
             for number, target in enumerate(targets):
                 text = (
@@ -573,6 +636,12 @@ class ServiceAccount:
                         "start the pipeline",
                         partial(sagemaker.start_pipeline_execution, **request),
                     )
+                elif _is_machine(target["arn"]):
+                    self._call(
+                        outcome,
+                        "start the state machine",
+                        partial(sfn.start_execution, stateMachineArn=target["arn"], input=text),
+                    )
                 else:
                     self._call(
                         outcome,
@@ -591,6 +660,234 @@ class ServiceAccount:
                     partial(sqs.send_message, QueueUrl=url, MessageBody=text),
                 )
         return outcome
+
+    # ---- Step Functions: the state machine's execution role --------------------------------------
+
+    def _simulate(
+        self, outcome: Outcome, spec: RoleSpec, operation: str, needs: Sequence[Permission]
+    ) -> None:
+        """Checks AWS makes with the role where moto has no request for them (`Enforcement.check`
+        on the role's policies as moto's IAM holds them); a denial recorded as AWS words it."""
+        iam = self.client("iam")
+        documents = [
+            json.dumps(iam.get_role_policy(RoleName=spec.name, PolicyName=n)["PolicyDocument"])
+            for n in iam.list_role_policies(RoleName=spec.name)["PolicyNames"]
+        ]
+        principal = (
+            f"arn:{self.partition}:sts::{self.plan.account_id}:assumed-role/{spec.name}/states"
+        )
+        common = {"aws:RequestedRegion": [self.plan.region], "aws:SecureTransport": ["true"]}
+        decisions = self.server.enforcement.check(
+            principal,
+            documents,
+            operation,
+            self.plan.account_id,
+            [replace(n, context={**common, **n.context}) for n in needs],
+        )
+        for denied in (d for d in decisions if not d.allowed):
+            through = f" (through {denied.via})" if denied.via else ""
+            outcome.errors.append(
+                f"{operation} (simulated): AccessDenied: User: {denied.principal} is not "
+                f"authorized to perform: {denied.action}{through} on resource: "
+                f"{denied.resource} because {denied.reason}"
+            )
+
+    def state_machine(self, spec: RoleSpec) -> Outcome:
+        """What Step Functions does with its execution role when it runs the plan's definition
+        once (the module's docstring: which calls are requests, which are simulated)."""
+        machine = next(
+            r for r in self.plan.by_type(MACHINE_TYPE) if r.inputs["roleArn"] == spec.arn
+        )
+        name = str(machine.inputs["name"])
+        arn = f"arn:{self.partition}:states:{self.plan.region}:{self.plan.account_id}"
+        machine_arn = f"{arn}:stateMachine:{name}"
+        inputs = self._state_machine(machine_arn)
+        definition = json.loads(str(inputs["definition"]))
+        plan_state, map_state, reduce_state = (
+            definition["States"][s] for s in ("PlanWindow", "ProfileObjects", "Reduce")
+        )
+        (profile_state,) = map_state["ItemProcessor"]["States"].values()
+        functions = [
+            str(state["Parameters"]["FunctionName"])
+            for state in (plan_state, profile_state, reduce_state)
+        ]
+        for function in functions:
+            self._function(function)
+        reader = map_state["ItemReader"]
+        bucket = str(reader["Parameters"]["Bucket"])
+        self.bucket(bucket)
+        schedule = self.schedules_of(machine_arn)[0]  # the request a schedule starts it with
+        request = json.loads(
+            str(schedule["input"]).replace(
+                "<aws.scheduler.scheduled-time>", RUN.strftime("%Y-%m-%dT%H:%M:%SZ")
+            )
+        )
+        run_id = f"{RUN:%Y%m%dT%H}-0123456789ab"
+        manifest_key = f"drift-partials/{request['model']}/{run_id}/manifest.json"
+        items = [{"key": f"datacapture/{request['endpoint']}/AllTraffic/2026/11/27/06/a.jsonl"}]
+        self.client("s3").put_object(
+            Bucket=bucket, Key=manifest_key, Body=json.dumps(items).encode()
+        )
+        key = str(inputs["encryptionConfiguration"]["kmsKeyId"])
+        log_group = str(inputs["loggingConfiguration"]["logDestination"]).removesuffix(":*")
+        self.create_role(spec)
+        creds = self.assume(
+            spec,
+            STATES,
+            {"aws:SourceAccount": [self.plan.account_id], "aws:SourceArn": [machine_arn]},
+        )
+        lam = self.as_role(creds, "lambda")
+        s3 = self.as_role(creds, "s3")
+        sfn = self.as_role(creds, "stepfunctions")
+        logs = self.as_role(creds, "logs")
+        xray = self.as_role(creds, "xray")
+        via_states = {
+            "kms:ViaService": [f"states.{self.plan.region}.amazonaws.com"],
+            "kms:CallerAccount": [self.plan.account_id],
+            "kms:EncryptionContext:aws:states:stateMachineArn": [machine_arn],
+        }
+        plan_output = {
+            "manifest_bucket": bucket,
+            "manifest_key": manifest_key,
+            "run_id": run_id,
+            "request": request,
+        }
+        # a Distributed Map child: execution:<machine>/<Map state's label>:<execution id>
+        child = (
+            f"{arn}:execution:{name}/ProfileObjects:{uuid.uuid5(uuid.NAMESPACE_URL, machine_arn)}"
+        )
+        batch = {"Items": items, "BatchInput": {"run_id": run_id, "request": request}}
+        with self._run(spec) as outcome:
+            call = self._call
+            # the execution's state and history, encrypted under the machine's key
+            self._simulate(
+                outcome,
+                spec,
+                "states:StartExecution",
+                [
+                    Permission(a, key, via_states, "states")
+                    for a in ("kms:GenerateDataKey", "kms:Decrypt")
+                ],
+            )
+            call(
+                outcome,
+                "PlanWindow",
+                partial(lam.invoke, FunctionName=functions[0], Payload=json.dumps(request)),
+            )
+            call(
+                outcome,
+                "ItemReader",
+                partial(s3.get_object, Bucket=bucket, Key=manifest_key),
+            )
+            call(
+                outcome,
+                "a Map child execution",
+                partial(
+                    sfn.start_execution,
+                    stateMachineArn=machine_arn,
+                    name="map-child-1",
+                    input=json.dumps(batch),
+                ),
+            )
+            self._simulate(
+                outcome,
+                spec,
+                "states:DescribeExecution",
+                [
+                    Permission(a, child)
+                    for a in ("states:DescribeExecution", "states:StopExecution")
+                ],
+            )
+            call(
+                outcome,
+                "ProfileBatch",
+                partial(lam.invoke, FunctionName=functions[1], Payload=json.dumps(batch)),
+            )
+            call(
+                outcome,
+                "Reduce",
+                partial(lam.invoke, FunctionName=functions[2], Payload=json.dumps(plan_output)),
+            )
+            # logging to CloudWatch Logs: the log delivery (vended logs) to the plan's group
+            self._simulate(
+                outcome,
+                spec,
+                "logs:CreateLogDelivery",
+                [
+                    Permission(f"logs:{a}", "*")
+                    for a in (
+                        "CreateLogDelivery",
+                        "GetLogDelivery",
+                        "UpdateLogDelivery",
+                        "DeleteLogDelivery",
+                        "ListLogDeliveries",
+                    )
+                ],
+            )
+            call(
+                outcome,
+                "DescribeLogGroups",
+                partial(logs.describe_log_groups, logGroupNamePrefix=log_group.rsplit(":", 1)[-1]),
+            )
+            call(outcome, "DescribeResourcePolicies", logs.describe_resource_policies)
+            call(
+                outcome,
+                "PutResourcePolicy",
+                partial(
+                    logs.put_resource_policy,
+                    policyName="AWSLogDeliveryWrite20150319",
+                    policyDocument=json.dumps(
+                        {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {
+                                    "Sid": "AWSLogDeliveryWrite",
+                                    "Effect": "Allow",
+                                    "Principal": {"Service": "delivery.logs.amazonaws.com"},
+                                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                                    "Resource": f"{log_group}:log-stream:*",
+                                }
+                            ],
+                        }
+                    ),
+                ),
+            )
+            # tracing (X-Ray): sampling, then the segments and telemetry
+            self._simulate(
+                outcome,
+                spec,
+                "xray:GetSamplingRules",
+                [Permission(f"xray:{a}", "*") for a in ("GetSamplingRules", "GetSamplingTargets")],
+            )
+            segment = {
+                "name": name,
+                "id": "70de5b6f19ff9a0a",
+                "trace_id": f"1-{int(RUN.timestamp()):08x}-0123456789abcdef01234567",
+                "start_time": RUN.timestamp(),
+                "end_time": RUN.timestamp() + 1,
+            }
+            call(
+                outcome,
+                "PutTraceSegments",
+                partial(xray.put_trace_segments, TraceSegmentDocuments=[json.dumps(segment)]),
+            )
+            call(
+                outcome,
+                "PutTelemetryRecords",
+                partial(
+                    xray.put_telemetry_records,
+                    TelemetryRecords=[{"Timestamp": RUN, "SegmentsReceivedCount": 1}],
+                ),
+            )
+        return outcome
+
+    def schedules_of(self, target_arn: str) -> list[dict[str, Any]]:
+        """The targets of the plan's schedules that start `target_arn`."""
+        return [
+            r.inputs["target"]
+            for r in sorted(self.plan.by_type(SCHEDULE_TYPE), key=lambda r: r.name)
+            if r.inputs["target"]["arn"] == target_arn
+        ]
 
     # ---- Firehose --------------------------------------------------------------------------------
 
@@ -1079,6 +1376,10 @@ class ServiceAccount:
                 ),
             )
         return outcome
+
+
+def _is_machine(arn: str) -> bool:
+    return ":states:" in arn and ":stateMachine:" in arn
 
 
 def _pull(image: str) -> tuple[str, str, str]:

@@ -175,25 +175,33 @@ def test_function_role_grants_exactly_the_reads_and_writes(
             "Action": ["s3:GetObject"],
             "Resource": [f"{models}/models/churn/drift/baseline.json"],
         },
+        # The scale-out partials only where a monitor scales out (prod).
         "WriteReports": {
             "Sid": "WriteReports",
             "Effect": "Allow",
             "Action": ["s3:PutObject"],
-            "Resource": [f"{reports}/drift/churn/*", f"{reports}/drift-partials/churn/*"],
+            "Resource": [f"{reports}/drift/churn/*"]
+            + ([f"{reports}/drift-partials/churn/*"] if stack == "prod" else []),
         },
-        "ReadPartials": {
-            "Sid": "ReadPartials",
-            "Effect": "Allow",
-            "Action": ["s3:GetObject"],
-            "Resource": [f"{reports}/drift-partials/churn/*"],
-        },
-        "ListPartials": {
-            "Sid": "ListPartials",
-            "Effect": "Allow",
-            "Action": ["s3:ListBucket"],
-            "Resource": [reports],
-            "Condition": {"StringLike": {"s3:prefix": ["drift-partials/churn/*"]}},
-        },
+        **(
+            {
+                "ReadPartials": {
+                    "Sid": "ReadPartials",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject"],
+                    "Resource": [f"{reports}/drift-partials/churn/*"],
+                },
+                "ListPartials": {
+                    "Sid": "ListPartials",
+                    "Effect": "Allow",
+                    "Action": ["s3:ListBucket"],
+                    "Resource": [reports],
+                    "Condition": {"StringLike": {"s3:prefix": ["drift-partials/churn/*"]}},
+                },
+            }
+            if stack == "prod"
+            else {}
+        ),
         "UsePlatformKeyThroughS3": {
             "Sid": "UsePlatformKeyThroughS3",
             "Effect": "Allow",
@@ -310,14 +318,13 @@ def test_scheduler_role_may_start_only_the_checks(
         "StringEquals": {"aws:SourceAccount": account}
     }
     granted = statements(named(plan, "drift-scheduler-access"))
-    assert granted["InvokeCheck"]["Action"] == ["lambda:InvokeFunction"]
-    assert granted["InvokeCheck"]["Resource"] == [
-        f"arn:aws:lambda:eu-west-1:{account}:function:mlops-platform-{stack}-drift-check"
-    ]
     assert granted["DeadLetters"]["Resource"] == [
         f"arn:aws:sqs:eu-west-1:{account}:mlops-platform-{stack}-drift-dlq"
     ]
     if scaleout:
+        # every prod monitor scales out: the schedules start the state machine, never the
+        # check function
+        assert "InvokeCheck" not in granted
         assert granted["StartScaleOut"] == {
             "Sid": "StartScaleOut",
             "Effect": "Allow",
@@ -327,7 +334,18 @@ def test_scheduler_role_may_start_only_the_checks(
                 f"mlops-platform-{stack}-drift-scaleout"
             ],
         }
+        assert granted["EncryptScaleOutInput"] == {
+            "Sid": "EncryptScaleOutInput",
+            "Effect": "Allow",
+            "Action": ["kms:GenerateDataKey"],
+            "Resource": [plan.outputs["kmsKeyArn"]],
+            "Condition": {"StringEquals": {"kms:ViaService": "states.eu-west-1.amazonaws.com"}},
+        }
     else:
+        assert granted["InvokeCheck"]["Action"] == ["lambda:InvokeFunction"]
+        assert granted["InvokeCheck"]["Resource"] == [
+            f"arn:aws:lambda:eu-west-1:{account}:function:mlops-platform-{stack}-drift-check"
+        ]
         assert set(granted) == {
             "InvokeCheck",
             "DecryptSchedules",

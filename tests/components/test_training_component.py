@@ -155,6 +155,55 @@ def test_execution_role_passes_only_itself_and_pulls_only_the_definitions_images
     ]
 
 
+def test_each_pipeline_role_runs_only_its_own_step_types(plans: dict[str, Plan]) -> None:
+    """The training pipeline (Processing, Training, RegisterModel) and the batch pipeline
+    (Processing, Model, Transform) get the jobs and registry actions of their own steps."""
+    plan = plans["prod"]
+    sm = "arn:aws:sagemaker:eu-west-1:111111111111"
+    training = statements(named(plan, "training-churn-access"))
+    assert training["RunOwnJobs"]["Action"] == [
+        "sagemaker:CreateProcessingJob",
+        "sagemaker:DescribeProcessingJob",
+        "sagemaker:StopProcessingJob",
+        "sagemaker:CreateTrainingJob",
+        "sagemaker:DescribeTrainingJob",
+        "sagemaker:StopTrainingJob",
+        "sagemaker:AddTags",
+    ]
+    assert training["RunOwnJobs"]["Resource"] == [
+        f"{sm}:processing-job/pipelines-*",
+        f"{sm}:training-job/pipelines-*",
+    ]
+    assert training["RegisterVersions"]["Action"] == [
+        "sagemaker:CreateModelPackage",
+        "sagemaker:DescribeModelPackage",
+        "sagemaker:DescribeModelPackageGroup",
+    ]
+    batch = statements(named(plan, "training-churn-batch-access"))
+    assert batch["RunOwnJobs"]["Action"] == [
+        "sagemaker:CreateProcessingJob",
+        "sagemaker:DescribeProcessingJob",
+        "sagemaker:StopProcessingJob",
+        "sagemaker:CreateTransformJob",
+        "sagemaker:DescribeTransformJob",
+        "sagemaker:StopTransformJob",
+        "sagemaker:CreateModel",
+        "sagemaker:DescribeModel",
+        "sagemaker:AddTags",
+    ]
+    assert batch["RunOwnJobs"]["Resource"] == [
+        f"{sm}:processing-job/pipelines-*",
+        f"{sm}:transform-job/pipelines-*",
+        f"{sm}:model/pipelines-*",
+    ]
+    # the lookup job lists the approved versions itself; nothing is registered
+    assert batch["RegisterVersions"]["Action"] == [
+        "sagemaker:ListModelPackages",
+        "sagemaker:DescribeModelPackage",
+        "sagemaker:DescribeModelPackageGroup",
+    ]
+
+
 @pytest.mark.parametrize(
     ("stack", "scheduled"), [("dev", False), ("staging", True), ("prod", True)]
 )

@@ -220,7 +220,8 @@ def test_the_verifiers_ssm_and_sagemaker_reads_are_checked_on_their_arns(
         == f"{sagemaker}:endpoint/e"
     )
     assert resource("sagemaker:DescribeModelPackage", ModelPackageName=package) == package.lower()
-    assert allowed(policy, "sagemaker:DescribeModelPackage", package.lower())
+    # dev approves automatically: its verifier reads no package (staging and prod do)
+    assert not allowed(policy, "sagemaker:DescribeModelPackage", package.lower())
     assert resource("sagemaker:DescribeModelPackage", ModelPackageName="Unversioned") == (
         f"{sagemaker}:model-package/unversioned"
     )

@@ -87,22 +87,14 @@ PIPELINE_USES: Final[dict[tuple[str, str], frozenset[Pair]]] = {
 
 # ---- the grants no proof used, each with its reason ----------------------------------------------
 
-_SCALEOUT_ONLY: Final = frozenset(
-    {
-        # candidate excess: the scale-out reducer's statements (the run's partials under
-        # drift-partials/), rendered into the drift role of every stack, though only prod
-        # deploys the scale-out (drift-plan/-profile/-reduce); dev's and staging's drift check
-        # runs in one function and never lists or reads partials (components/drift.py)
-        ("ListPartials", "s3:ListBucket"),
-        ("ReadPartials", "s3:GetObject"),
-    }
-)
 _IDEMPOTENCY_GET: Final = frozenset(
     {
-        # candidate excess: Powertools' idempotency reads a record with GetItem only when a
+        # kept on purpose: Powertools' idempotency reads a record with GetItem only when a
         # conditional PutItem's failure carries no item (boto3 older than 1.26.164, without
         # ReturnValuesOnConditionCheckFailure); with the runtime's boto3 DynamoDB returns the
-        # existing item and no path of the trigger calls GetItem (not even a duplicate delivery)
+        # existing item and no path of the trigger calls GetItem (not even a duplicate
+        # delivery). Granting the library's fallback keeps a duplicate a duplicate, not an
+        # AccessDenied, should the runtime's boto3 ever take that path.
         ("DecisionsTable", "dynamodb:GetItem"),
     }
 )
@@ -123,8 +115,6 @@ _PIPELINE_SERVICE: Final = frozenset(
         # not modelled: the Pipelines service stops a step's job with the role when an execution
         # is stopped (StopPipelineExecution) or a step times out; no proof stops one
         ("RunOwnJobs", "sagemaker:StopProcessingJob"),
-        ("RunOwnJobs", "sagemaker:StopTrainingJob"),
-        ("RunOwnJobs", "sagemaker:StopTransformJob"),
         # not modelled: AWS documents BatchCheckLayerAvailability for SageMaker's image pulls
         # (loop.services' model pull makes it); loop.pipeline's job hosts pull with
         # GetAuthorizationToken, BatchGetImage and GetDownloadUrlForLayer only
@@ -133,55 +123,37 @@ _PIPELINE_SERVICE: Final = frozenset(
         # describe a job's KMS key when it validates it; loop.pipeline does not model that)
         ("UsePlatformKey", "kms:DescribeKey"),
         # unverified: neither pipeline's steps describe the group or a version with the role
-        # (the Pipelines service may resolve a registration step's properties by
-        # DescribeModelPackage; loop.pipeline does not model it)
+        # (the Pipelines service may resolve a registration step's or a model step's package
+        # by DescribeModelPackage; loop.pipeline does not model it)
         ("RegisterVersions", "sagemaker:DescribeModelPackage"),
         ("RegisterVersions", "sagemaker:DescribeModelPackageGroup"),
-        # unverified: as above for a CreateModel step's properties (DescribeModel)
-        ("RunOwnJobs", "sagemaker:DescribeModel"),
     }
 )
 _TRAINING_UNUSED: Final = _PIPELINE_SERVICE | {
-    # candidate excess: the batch pipeline's grants (one policy template for every pipeline
-    # role): the training pipeline has no CreateModel or transform step, and lists no versions
-    ("RunOwnJobs", "sagemaker:CreateModel"),
-    ("RunOwnJobs", "sagemaker:CreateTransformJob"),
-    ("RunOwnJobs", "sagemaker:DescribeTransformJob"),
-    ("RegisterVersions", "sagemaker:ListModelPackages"),
+    # not modelled: stopping (as above) the training job
+    ("RunOwnJobs", "sagemaker:StopTrainingJob"),
 }
 _BATCH_UNUSED: Final = _PIPELINE_SERVICE | {
-    # candidate excess: the training pipeline's grants (the same template): the batch pipeline
-    # trains nothing and registers nothing
-    ("RunOwnJobs", "sagemaker:CreateTrainingJob"),
-    ("RunOwnJobs", "sagemaker:DescribeTrainingJob"),
-    ("RegisterVersions", "sagemaker:CreateModelPackage"),
+    # not modelled: stopping (as above) the transform job
+    ("RunOwnJobs", "sagemaker:StopTransformJob"),
+    # unverified: as above for a CreateModel step's properties (DescribeModel)
+    ("RunOwnJobs", "sagemaker:DescribeModel"),
 }
 _VPC_UNUSED: Final = _TRAINING_UNUSED | {
     # not exercised: the VPC proof takes the Fail branch (a model that did not learn); the
     # registration is proven on dev's role without a network (the same statement)
     ("RegisterVersions", "sagemaker:CreateModelPackage"),
-    # not modelled, and a scoping question: SageMaker deletes the interface's permission when
-    # a job's interface is released (loop.pipeline deletes the interface only); a mutating
-    # action granted on "*" in the look-up statement, not with ManageJobNetworkInterfaces'
-    # network-interface ARNs
+    # not modelled: SageMaker deletes the interface's permission when a job's interface is
+    # released (loop.pipeline deletes the interface only); granted on "*" with the look-ups
+    # because it names only the permission's id (components/iam.py)
     ("LookUpNetwork", "ec2:DeleteNetworkInterfacePermission"),
 }
 
 UNUSED: Final[dict[tuple[str, str], frozenset[tuple[str, str]]]] = {
     # Lambda roles: (stack, the role's policy registration name)
-    ("dev", DRIFT_POLICY): _SCALEOUT_ONLY,
-    ("staging", DRIFT_POLICY): _SCALEOUT_ONLY,
     ("dev", TRIGGER_POLICY): _IDEMPOTENCY_GET,
     ("staging", TRIGGER_POLICY): _TRIGGER_NOT_FAILED,
     ("prod", TRIGGER_POLICY): _TRIGGER_NOT_FAILED,
-    ("dev", VERIFIER_POLICY): frozenset(
-        {
-            # candidate excess: dev's intended state has `requireApproved: false`, so the
-            # verifier never describes a package in dev (components/inference.py grants it in
-            # every stack)
-            ("DescribePackages", "sagemaker:DescribeModelPackage"),
-        }
-    ),
     ("staging", VERIFIER_POLICY): _VERIFIER_NO_STATE_CHANGE,
     ("prod", VERIFIER_POLICY): _VERIFIER_NO_STATE_CHANGE,
     # pipeline roles: (variant, pipeline registration name)
@@ -192,35 +164,13 @@ UNUSED: Final[dict[tuple[str, str], frozenset[tuple[str, str]]]] = {
     ("dev-vpc", TRAINING): _VPC_UNUSED,
 }
 """Role -> the (statement, action pattern) grants no proof of it used, each with its reason;
-a role not listed uses every grant (dev's and prod's quality role, dev's proxy, prod's drift
-role)."""
+a role not listed uses every grant (the drift and quality roles, dev's verifier and proxy)."""
 
 _EKS: Final = {
     "cluster-cluster-role": "EKS's cluster role: AWS managed policies, not in the plan",
     "cluster-node-role": "EKS's node role: AWS managed policies, not in the plan",
 }
-_DEV_ONLY = "its service's calls are proven on dev's role of the same component only"
-_SERVICES_ON_DEV: Final = dict.fromkeys(
-    (
-        "drift-scheduler-role",
-        "quality-scheduler-role",
-        "training-scheduler-role",
-        "features-customer-features-role",
-        "inference-churn-model-role",
-    ),
-    _DEV_ONLY,
-)
-NOT_PROVEN: Final[dict[str, dict[str, str]]] = {
-    "staging": {**_EKS, **_SERVICES_ON_DEV, "cost-guardrail-role": _DEV_ONLY},
-    "prod": {
-        **_EKS,
-        **_SERVICES_ON_DEV,
-        # prod's drift schedules start the scale-out state machine, not the function: its
-        # scheduler role's calls (states:StartExecution) are not the ones dev's proof makes
-        "drift-scheduler-role": "its schedules start the scale-out state machine: not run",
-        "drift-scaleout-role": "the scale-out state machine's role: Step Functions is not run",
-    },
-}
+NOT_PROVEN: Final[dict[str, dict[str, str]]] = {"staging": dict(_EKS), "prod": dict(_EKS)}
 """Stack -> role registration name -> why no proof runs it (neither Lambda, pipeline nor one of
 test_service_role_sufficiency's service roles)."""
 

@@ -5,8 +5,11 @@ and the role created in moto's IAM with exactly the plan's inline policy, assume
 assumes it (the trust policy checked for that service principal and context; EKS Pod Identity's
 `pods.eks.amazonaws.com` with `sts:TagSession` and the pod's session tags),
 WHEN the service's calls are made with the role's STS credentials (`loop.services`: the
-scheduler's, Firehose's, SageMaker hosting's, the Feature Store offline store's, AWS Budgets'
-action's, and the serving sidecar's real code and Alertmanager's publish for the EKS roles),
+scheduler's (a function, a pipeline or, on prod's drift scheduler, the scale-out state machine
+as target), Firehose's, SageMaker hosting's, the Feature Store offline store's, AWS Budgets'
+action's, Step Functions' with prod's `drift-scaleout-role` running the plan's definition, and
+the serving sidecar's real code and Alertmanager's publish for the EKS roles; every stack's
+instance of each role, on that stack's plan),
 THEN no call is denied, and the (action, statement Sid) pairs the calls used are exactly the
 ones pinned in `ROLE_USES` (keyed by (stack, role registration name)); and the negative twins:
 per service kind, the role without one statement its calls need fails with AccessDenied naming
@@ -19,7 +22,18 @@ planner's mocks gave a pipeline an ARN without its `pipelineName` (so the traini
 `StartPipelines` named an ARN AWS never uses). `test_firehose_condition_admits_the_bucket_key`
 keeps the first from coming back.
 
+The state machine's role: the Lambda invocations, the manifest's GetObject (and its KMS
+Decrypt through S3), the child execution's StartExecution, Logs' DescribeLogGroups,
+DescribeResourcePolicies and PutResourcePolicy and X-Ray's PutTraceSegments and
+PutTelemetryRecords are requests to moto; the key's use through Step Functions (GenerateDataKey,
+Decrypt), Describe/StopExecution on a Distributed Map child's ARN, the five vended-log
+`*LogDelivery` actions and X-Ray's GetSamplingRules/GetSamplingTargets are simulated through the
+evaluator (`Enforcement.check`; `loop.services`' docstring says why each one).
+
 Not exercised, with the reason:
+- Whether AWS asks the scheduler role for the machine's key when it starts an execution of a
+  state machine encrypted with a customer managed key (the caller's `kms:GenerateDataKey`
+  through Step Functions): not modelled; prod's drift scheduler role has no grant for it.
 - `ecr:GetDownloadUrlForLayer`: moto does not implement it; the request is made and authorized
   (its decision is pinned) and moto then answers 500.
 - The role's `kms:Decrypt` through SQS for the dead-letter queue is decided by
@@ -62,8 +76,21 @@ KIND: Final[dict[tuple[str, str], str]] = {
     ("dev", "inference-churn-model-role"): "sagemaker_model",
     ("dev", "features-customer-features-role"): "feature_store",
     ("dev", "cost-guardrail-role"): "budget_action",
+    # before the budget action: it names the serving role (stubbed when not yet created)
     ("staging", "k8s-inference-churn-role"): "serving_pod",
     ("staging", "k8s-monitoring-alertmanager-role"): "alertmanager",
+    ("staging", "drift-scheduler-role"): "scheduler",
+    ("staging", "quality-scheduler-role"): "scheduler",
+    ("staging", "training-scheduler-role"): "scheduler",
+    ("staging", "inference-churn-model-role"): "sagemaker_model",
+    ("staging", "features-customer-features-role"): "feature_store",
+    ("staging", "cost-guardrail-role"): "budget_action",
+    ("prod", "drift-scheduler-role"): "scheduler",  # its schedules start the state machine
+    ("prod", "quality-scheduler-role"): "scheduler",
+    ("prod", "training-scheduler-role"): "scheduler",
+    ("prod", "inference-churn-model-role"): "sagemaker_model",
+    ("prod", "features-customer-features-role"): "feature_store",
+    ("prod", "drift-scaleout-role"): "state_machine",
     ("prod", "k8s-inference-churn-role"): "serving_pod",
     ("prod", "k8s-monitoring-alertmanager-role"): "alertmanager",
 }
@@ -75,6 +102,57 @@ _FUNCTION_SCHEDULER: Final = frozenset(
         ("lambda:InvokeFunction", "InvokeCheck"),
         ("sqs:SendMessage", "DeadLetters"),
         ("kms:GenerateDataKey", "UsePlatformKeyForDeadLetters"),  # through SQS
+    }
+)
+_PIPELINE_SCHEDULER: Final = frozenset(
+    {
+        ("kms:Decrypt", "DecryptSchedules"),
+        ("sagemaker:StartPipelineExecution", "StartPipelines"),
+        ("sqs:SendMessage", "DeadLetters"),
+        ("kms:GenerateDataKey", "UsePlatformKeyForDeadLetters"),
+    }
+)
+_MACHINE_SCHEDULER: Final = frozenset(
+    {
+        ("kms:Decrypt", "DecryptSchedules"),
+        ("states:StartExecution", "StartScaleOut"),
+        ("sqs:SendMessage", "DeadLetters"),
+        ("kms:GenerateDataKey", "UsePlatformKeyForDeadLetters"),
+    }
+)
+_MODEL: Final = frozenset(
+    {
+        ("ecr:GetAuthorizationToken", "LogInToRegistries"),
+        ("ecr:BatchGetImage", "PullImages"),  # the model's repository and AWS's framework
+        ("ecr:BatchCheckLayerAvailability", "PullImages"),
+        ("ecr:GetDownloadUrlForLayer", "PullImages"),
+        ("s3:GetObject", "ReadModelArtifacts"),
+        ("kms:Decrypt", "UsePlatformKeyThroughS3"),
+        ("s3:PutObject", "WriteCapture"),
+        ("kms:GenerateDataKey", "UsePlatformKeyThroughS3"),
+        ("logs:CreateLogGroup", "WriteEndpointLogs"),
+        ("logs:CreateLogStream", "WriteEndpointLogs"),
+        ("logs:PutLogEvents", "WriteEndpointLogs"),
+        ("cloudwatch:PutMetricData", "PutEndpointMetrics"),
+    }
+)
+_FEATURE_STORE: Final = frozenset(
+    {
+        ("s3:GetBucketAcl", "ReadBucketOwnership"),
+        ("s3:ListBucket", "ListOwnPrefix"),
+        ("s3:PutObject", "ReadWriteOwnPrefix"),
+        ("s3:GetObject", "ReadWriteOwnPrefix"),
+        ("s3:DeleteObject", "ReadWriteOwnPrefix"),
+        ("kms:GenerateDataKey", "UsePlatformKeyThroughS3"),
+        ("kms:Decrypt", "UsePlatformKeyThroughS3"),
+        ("glue:GetTable", "CommitOwnIcebergTable"),  # catalog, database and table
+        ("glue:UpdateTable", "CommitOwnIcebergTable"),
+    }
+)
+_BUDGET_ACTION: Final = frozenset(
+    {
+        ("iam:AttachRolePolicy", "AttachTheGuardrail"),  # each role the action names
+        ("iam:DetachRolePolicy", "AttachTheGuardrail"),
     }
 )
 _SERVING_POD: Final = frozenset(
@@ -98,14 +176,7 @@ ROLE_USES: dict[tuple[str, str], frozenset[tuple[str, str]]] = {
     ("dev", "drift-scheduler-role"): _FUNCTION_SCHEDULER,
     ("dev", "quality-scheduler-role"): _FUNCTION_SCHEDULER,
     # proven on the twin with AWS's pipeline ARN (see the module's docstring)
-    ("dev", "training-scheduler-role"): frozenset(
-        {
-            ("kms:Decrypt", "DecryptSchedules"),
-            ("sagemaker:StartPipelineExecution", "StartPipelines"),
-            ("sqs:SendMessage", "DeadLetters"),
-            ("kms:GenerateDataKey", "UsePlatformKeyForDeadLetters"),
-        }
-    ),
+    ("dev", "training-scheduler-role"): _PIPELINE_SCHEDULER,
     # proven on the twin whose encryption-context condition admits the bucket's ARN
     ("dev", "inference-churn-firehose-role"): frozenset(
         {
@@ -118,56 +189,67 @@ ROLE_USES: dict[tuple[str, str], frozenset[tuple[str, str]]] = {
             ("logs:PutLogEvents", "LogDeliveryErrors"),
         }
     ),
-    ("dev", "inference-churn-model-role"): frozenset(
-        {
-            ("ecr:GetAuthorizationToken", "LogInToRegistries"),
-            ("ecr:BatchGetImage", "PullImages"),  # the model's repository and AWS's framework
-            ("ecr:BatchCheckLayerAvailability", "PullImages"),
-            ("ecr:GetDownloadUrlForLayer", "PullImages"),
-            ("s3:GetObject", "ReadModelArtifacts"),
-            ("kms:Decrypt", "UsePlatformKeyThroughS3"),
-            ("s3:PutObject", "WriteCapture"),
-            ("kms:GenerateDataKey", "UsePlatformKeyThroughS3"),
-            ("logs:CreateLogGroup", "WriteEndpointLogs"),
-            ("logs:CreateLogStream", "WriteEndpointLogs"),
-            ("logs:PutLogEvents", "WriteEndpointLogs"),
-            ("cloudwatch:PutMetricData", "PutEndpointMetrics"),
-        }
-    ),
-    ("dev", "features-customer-features-role"): frozenset(
-        {
-            ("s3:GetBucketAcl", "ReadBucketOwnership"),
-            ("s3:ListBucket", "ListOwnPrefix"),
-            ("s3:PutObject", "ReadWriteOwnPrefix"),
-            ("s3:GetObject", "ReadWriteOwnPrefix"),
-            ("s3:DeleteObject", "ReadWriteOwnPrefix"),
-            ("kms:GenerateDataKey", "UsePlatformKeyThroughS3"),
-            ("kms:Decrypt", "UsePlatformKeyThroughS3"),
-            ("glue:GetTable", "CommitOwnIcebergTable"),  # catalog, database and table
-            ("glue:UpdateTable", "CommitOwnIcebergTable"),
-        }
-    ),
-    ("dev", "cost-guardrail-role"): frozenset(
-        {
-            ("iam:AttachRolePolicy", "AttachTheGuardrail"),  # each role the action names
-            ("iam:DetachRolePolicy", "AttachTheGuardrail"),
-        }
-    ),
+    ("dev", "inference-churn-model-role"): _MODEL,
+    ("dev", "features-customer-features-role"): _FEATURE_STORE,
+    ("dev", "cost-guardrail-role"): _BUDGET_ACTION,
+    ("staging", "drift-scheduler-role"): _FUNCTION_SCHEDULER,
+    ("staging", "quality-scheduler-role"): _FUNCTION_SCHEDULER,
+    ("staging", "training-scheduler-role"): _PIPELINE_SCHEDULER,
+    ("staging", "inference-churn-model-role"): _MODEL,
+    ("staging", "features-customer-features-role"): _FEATURE_STORE,
+    ("staging", "cost-guardrail-role"): _BUDGET_ACTION,
     ("staging", "k8s-inference-churn-role"): _SERVING_POD,
     ("staging", "k8s-monitoring-alertmanager-role"): _ALERTMANAGER,
+    ("prod", "drift-scheduler-role"): _MACHINE_SCHEDULER,
+    ("prod", "quality-scheduler-role"): _FUNCTION_SCHEDULER,
+    ("prod", "training-scheduler-role"): _PIPELINE_SCHEDULER,
+    ("prod", "inference-churn-model-role"): _MODEL,
+    ("prod", "features-customer-features-role"): _FEATURE_STORE,
+    ("prod", "drift-scaleout-role"): frozenset(
+        {
+            # the execution's state and history under the machine's key (simulated)
+            ("kms:GenerateDataKey", "UsePlatformKeyForState"),
+            ("kms:Decrypt", "UsePlatformKeyForState"),
+            ("lambda:InvokeFunction", "InvokeDriftFunctions"),  # plan, profile, reduce
+            ("s3:GetObject", "ReadManifest"),  # the Map's ItemReader
+            ("kms:Decrypt", "UsePlatformKeyThroughS3"),
+            ("states:StartExecution", "RunMapChildren"),  # a child execution
+            ("states:DescribeExecution", "ManageMapChildren"),  # simulated, on a child's ARN
+            ("states:StopExecution", "ManageMapChildren"),  # simulated
+            ("logs:CreateLogDelivery", "DeliverLogs"),  # the five *LogDelivery: simulated
+            ("logs:GetLogDelivery", "DeliverLogs"),
+            ("logs:UpdateLogDelivery", "DeliverLogs"),
+            ("logs:DeleteLogDelivery", "DeliverLogs"),
+            ("logs:ListLogDeliveries", "DeliverLogs"),
+            ("logs:DescribeLogGroups", "DeliverLogs"),
+            ("logs:DescribeResourcePolicies", "DeliverLogs"),
+            ("logs:PutResourcePolicy", "DeliverLogs"),
+            ("xray:GetSamplingRules", "WriteTraces"),  # simulated
+            ("xray:GetSamplingTargets", "WriteTraces"),  # simulated
+            ("xray:PutTraceSegments", "WriteTraces"),
+            ("xray:PutTelemetryRecords", "WriteTraces"),
+        }
+    ),
     ("prod", "k8s-inference-churn-role"): _SERVING_POD,
     ("prod", "k8s-monitoring-alertmanager-role"): _ALERTMANAGER,
 }
 """(stack, role registration name) -> the (action, statement Sid) pairs its service's calls
 use, exactly."""
 
+_DEAD_LETTER_DECRYPT: Final = frozenset({("UsePlatformKeyForDeadLetters", "kms:Decrypt")})
 UNUSED: Final[dict[tuple[str, str], frozenset[tuple[str, str]]]] = {
     # DecryptSchedules decides the dead-letter queue's kms:Decrypt (first allowing statement)
-    ("dev", "drift-scheduler-role"): frozenset({("UsePlatformKeyForDeadLetters", "kms:Decrypt")}),
-    ("dev", "quality-scheduler-role"): frozenset({("UsePlatformKeyForDeadLetters", "kms:Decrypt")}),
-    ("dev", "training-scheduler-role"): frozenset(
-        {("UsePlatformKeyForDeadLetters", "kms:Decrypt")}
-    ),
+    **{
+        (stack, role): _DEAD_LETTER_DECRYPT
+        for stack in ("dev", "staging", "prod")
+        for role in ("drift-scheduler-role", "quality-scheduler-role", "training-scheduler-role")
+    },
+    # candidate excess: every prod drift schedule starts the state machine, none invokes the
+    # check function (the component grants InvokeCheck whatever the monitors' modes)
+    # not modelled: Step Functions encrypts an execution's input under the state machine's
+    # key with the caller's kms:GenerateDataKey; the harness does not make that check
+    ("prod", "drift-scheduler-role"): _DEAD_LETTER_DECRYPT
+    | {("EncryptScaleOutInput", "kms:GenerateDataKey")},
     # S3 asks for it on a multipart upload's completion: not modelled by the harness
     ("dev", "inference-churn-firehose-role"): frozenset({("EncryptCaptureObjects", "kms:Decrypt")}),
 }
@@ -194,10 +276,17 @@ NEGATIVE_TWINS: Final[dict[str, tuple[tuple[str, str], str, str]]] = {
         "PublishAlerts",
         "sns:Publish",
     ),
+    "state_machine": (
+        ("prod", "drift-scaleout-role"),
+        "InvokeDriftFunctions",
+        "lambda:InvokeFunction",
+    ),
 }
 """Per service kind: one role, the statement taken out, the action then denied."""
 
 FIREHOSE: Final = ("dev", "inference-churn-firehose-role")
+MACHINE_SCHEDULER: Final = ("prod", "drift-scheduler-role")
+SCALEOUT: Final = ("prod", "drift-scaleout-role")
 TRAINING_SCHEDULER: Final = ("dev", "training-scheduler-role")
 STACKS: Final = ("dev", "staging", "prod")
 
@@ -315,6 +404,42 @@ def test_the_training_scheduler_starts_the_pipeline_by_its_aws_arn(
     }
     assert started
     assert started <= arns
+
+
+def test_the_drift_scheduler_starts_the_plans_state_machine(runs: dict[str, StackRun]) -> None:
+    """Prod's drift schedules target the scale-out state machine: the scheduler's
+    StartExecution is decided on the plan's machine, the machine whose role is proven above."""
+    stack, role = MACHINE_SCHEDULER
+    run = runs[stack]
+    machines = {
+        str(r.inputs["name"]): str(r.inputs["roleArn"])
+        for r in run.plan.by_type("aws:sfn/stateMachine:StateMachine")
+    }
+    started = {
+        d.resource
+        for d in run.outcomes[role].decisions
+        if d.action == "states:StartExecution" and d.allowed
+    }
+    assert {arn.rsplit(":", 1)[-1] for arn in started} == set(machines)
+    assert set(machines.values()) == {run.specs[SCALEOUT[1]].arn}
+
+
+def test_the_map_children_are_decided_on_child_execution_arns(runs: dict[str, StackRun]) -> None:
+    """A Distributed Map's child executions are `execution:<machine>/<map run>:<id>`: the
+    role's Describe/StopExecution are decided on such an ARN, its StartExecution on the
+    machine."""
+    stack, role = SCALEOUT
+    decisions = runs[stack].outcomes[role].decisions
+    (machine,) = {d.resource for d in decisions if d.action == "states:StartExecution"}
+    children = {
+        d.resource
+        for d in decisions
+        if d.action in ("states:DescribeExecution", "states:StopExecution")
+    }
+    name = machine.rsplit(":", 1)[-1]
+    prefix = machine.replace(f":stateMachine:{name}", f":execution:{name}/ProfileObjects:")
+    assert children
+    assert all(c.startswith(prefix) and c.count(":") == 7 for c in children), children
 
 
 @pytest.mark.parametrize("kind", sorted(NEGATIVE_TWINS))
