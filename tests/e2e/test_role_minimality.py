@@ -19,15 +19,18 @@ Roles checked here, each policy read from the plan the way its proofs read it:
   variant `dev-vpc` is dev planned with the pipeline test's network (its role then has the
   network statements).
 The service roles (schedulers, Firehose, the model, the feature store, the budget action, the
-serving pod, Alertmanager) are checked by their own module,
+drift scale-out state machine, the serving pod, Alertmanager) are checked by their own module,
 tests/e2e/test_service_role_sufficiency.py (`ROLE_USES`, `UNUSED`); here only that every role
 of every shipped stack's plan is one of the three kinds, or listed in `NOT_PROVEN` with the
 reason.
 
-Reading `UNUSED`: "candidate excess" marks a grant no user of the role calls in this stack (a
-template rendered for every stack or both pipelines); "not modelled" a call AWS makes with the
-role that the harness does not make; "not exercised" a path of the code that no proof of this
-stack takes (its pair is proven on another stack's role).
+Reading `UNUSED`: "kept on purpose" marks a grant no user calls today that is kept with its
+reason; "not modelled" a call AWS makes with the role that the harness does not make;
+"unverified" a call AWS may make that nothing here shows; "not exercised" a path of the code
+that no proof of this stack takes (its pair is proven on another stack's role). The grants the
+first proofs found unused in every stack (the batch pipeline's actions in the training role and
+the reverse, the scale-out partials, the verifier's package reads where approval is automatic)
+were removed from the components.
 """
 
 from __future__ import annotations

@@ -244,8 +244,6 @@ UNUSED: Final[dict[tuple[str, str], frozenset[tuple[str, str]]]] = {
         for stack in ("dev", "staging", "prod")
         for role in ("drift-scheduler-role", "quality-scheduler-role", "training-scheduler-role")
     },
-    # candidate excess: every prod drift schedule starts the state machine, none invokes the
-    # check function (the component grants InvokeCheck whatever the monitors' modes)
     # not modelled: Step Functions encrypts an execution's input under the state machine's
     # key with the caller's kms:GenerateDataKey; the harness does not make that check
     ("prod", "drift-scheduler-role"): _DEAD_LETTER_DECRYPT
