@@ -48,13 +48,13 @@ What the Lambda service does with every function's role (logs on its own log gro
 SSE-KMS dead-letter queue) is proven, for every function of every stack, by
 tests/e2e/test_lambda_service_uses.py.
 
-Not provable under moto: the SageMaker pipeline execution roles. moto records a pipeline
-execution and marks it Succeeded at once; it runs no step (no processing, training or
-registration job), so nothing is ever done with the pipeline's role and there is no call to
-authorize. What is checked elsewhere instead: the role's rendered policy is asserted action by
-action and resource by resource in tests/components (the training component's tests), the
-policy pack runs over every stack's plan (tests/policy), and the trigger's
-`sagemaker:StartPipelineExecution` on the pipeline's ARN is proven here by test_closed_loop.py.
+The SageMaker pipeline execution roles are proven in tests/e2e/test_pipeline_role_sufficiency.py:
+moto records a pipeline execution and runs no step, so `loop.pipeline` runs the rendered
+definition itself, with the role created in moto's IAM with exactly the plan's policy (the calls
+SageMaker makes with it, the jobs' S3 data and the step scripts in their own processes). The
+trigger's `sagemaker:StartPipelineExecution` on the pipeline's ARN is proven by
+test_closed_loop.py; every other role of the plans by test_service_role_sufficiency.py, and their
+least privilege by test_role_minimality.py.
 """
 
 from __future__ import annotations
