@@ -26,7 +26,7 @@ LAYERS := drift_check:drift-layer powertools_layer:powertools-layer
 # The Lambda Python runtime ships boto3 and these; the layer does not carry a second copy.
 LAMBDA_RUNTIME_PROVIDES := botocore jmespath python-dateutil six urllib3
 
-.PHONY: help setup sdk-env checkov-env plan plan-all loop test lint format docs lock clean lambda-layer bench
+.PHONY: help setup sdk-env checkov-env plan plan-all loop test lint format docs lock clean lambda-layer bench fuzz
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -90,6 +90,9 @@ checkov-env: $(CHECKOV_STAMP)  ## Only checkov's environment (build/checkov-venv
 
 test: lint $(CHECKOV_STAMP)  ## The whole quality gate: lint, format check, mypy, pytest (actionlint and checkov included).
 	$(PY) -m pytest -n 2 -q
+
+fuzz: $(STAMP) $(SDK_STAMP)  ## Explore: the fuzz tests with random examples, 10x as many (MLOPS_FUZZ_SCALE); not in test.
+	MLOPS_FUZZ_EXPLORE=1 $(PY) -m pytest -n 2 -q -p no:cacheprovider tests/security/test_handler_fuzz.py tests/security/test_config_fuzz.py
 
 format: $(STAMP)  ## Apply ruff's fixes and formatting.
 	$(PY) -m ruff check --fix .

@@ -99,6 +99,10 @@ def iso_utc_ms(value: datetime) -> str:
     )
 
 
+MAX_PACKAGE_VERSION = 2_147_483_647
+"""The largest model package version SageMaker gives (its versions are 32-bit integers)."""
+
+
 class _Open(BaseModel):
     """A part of an AWS event: the fields read are checked, the others pass through."""
 
@@ -222,7 +226,8 @@ class RetrainingRequested(EventBridgeModel):
 
 class ApprovalDetail(_Open):
     group: Text = Field(alias="ModelPackageGroupName")
-    version: int = Field(alias="ModelPackageVersion", ge=1)
+    # SageMaker numbers a group's versions with a 32-bit integer.
+    version: int = Field(alias="ModelPackageVersion", ge=1, le=MAX_PACKAGE_VERSION)
     package_arn: Annotated[
         str,
         StringConstraints(pattern=r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/"),
@@ -323,7 +328,7 @@ class PromotionDetail(_Decision):
     reason: Literal["approved", "dispatch-failed"]
     trigger: Literal["approval"]
     package_group: Text = Field(alias="packageGroup")
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_PACKAGE_VERSION)
     package_arn: Text = Field(alias="packageArn")
     repository: str | None = Field(description="`owner/repo` dispatched, or null.")
     event_type: str | None = Field(alias="eventType")

@@ -815,6 +815,13 @@ REQUEST = "RetrainingRequested event (source mlops.retraining, id '0d5e8f62-3c1b
             f"{REQUEST}: detail.requestedBy: required, missing",
         ),
         (
+            # SageMaker's versions are 32-bit; a larger one is no version it gave
+            _mutated("model_package_approved.json", ("detail", "ModelPackageVersion"), 2**31),
+            "SageMaker Model Package State Change event (source aws.sagemaker, id "
+            "'a1b2c3d4-1111-2222-3333-444455556666') refused: detail.ModelPackageVersion: Input "
+            "should be less than or equal to 2147483647 (got 2147483648)",
+        ),
+        (
             _mutated("alarm_state_change.json", ("detail", "state", "timestamp"), "yesterday"),
             "CloudWatch Alarm State Change event (source aws.cloudwatch, id "
             "'c4c1c1c9-6542-e61b-6ef0-8c4d36933a92') refused: detail.state.timestamp: Input "

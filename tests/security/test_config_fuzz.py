@@ -29,7 +29,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import pytest
 from annotated_types import Ge, Gt, Le, Lt, MaxLen, MinLen
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, given
 from hypothesis import strategies as st
 from pydantic import BaseModel, PlainValidator, SecretStr
 from pydantic.fields import FieldInfo
@@ -44,6 +44,7 @@ from components.config import (
 from planner.mocks import Registration
 from planner.run import PROJECT_DIR, run_stack_config
 from planner.stackfile import StackConfig, load_stack_config
+from tests.security.fuzzing import fuzz_settings
 
 SHIPPED_STACKS = ("dev", "staging", "prod")
 CONFIG_DIR = str(PROJECT_DIR / "stacks")
@@ -541,11 +542,7 @@ def test_the_walk_reaches_every_section_of_the_model() -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
+@fuzz_settings(60, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(data=st.data())
 def test_a_config_broken_in_one_place_is_refused_naming_the_key(
     kind: str, data: st.DataObject
@@ -560,11 +557,7 @@ def test_a_config_broken_in_one_place_is_refused_naming_the_key(
     assert mutation.key in str(error)
 
 
-@settings(
-    max_examples=8,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
+@fuzz_settings(8, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(st.sampled_from(KINDS).flatmap(mutations))
 def test_the_program_registers_nothing_for_a_broken_config(mutation: Mutation) -> None:
     sink: list[Registration] = []

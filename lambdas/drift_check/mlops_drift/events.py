@@ -113,7 +113,12 @@ class CheckRequest(_Strict):
         default_factory=list, description="Features whose drift alone makes the window drift."
     )
     min_rows: int = Field(
-        default=100, ge=1, strict=True, description="Fewer rows give `insufficient_data`."
+        default=100,
+        ge=1,
+        le=10_000_000,
+        strict=True,
+        description="Fewer rows give `insufficient_data` (at most 10,000,000, as the stack "
+        "config's drift.minRows).",
     )
     variants: VariantList | None = Field(
         default=None,
