@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 from annotated_types import Ge, Gt, Le, Lt, MaxLen, MinLen
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -47,9 +48,20 @@ LOG_RETENTION_DAYS = (
 )  # fmt: skip
 """The retention periods CloudWatch Logs accepts (PutRetentionPolicy)."""
 
-LogRetentionDays = Literal[
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
-    2922, 3288, 3653,
+
+def _exact_int(value: object) -> object:
+    """A choice among integers takes an integer: not `true` (which equals 1) nor `60.0`."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"must be an integer, not {type(value).__name__}")
+    return value
+
+
+LogRetentionDays = Annotated[
+    Literal[
+        1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+        2922, 3288, 3653,
+    ],
+    BeforeValidator(_exact_int),
 ]  # fmt: skip
 
 EnvironmentName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,9}$")]
@@ -442,7 +454,9 @@ class Training(_Section):
 SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
 """The memory sizes SageMaker serverless inference offers."""
 
-ServerlessMemoryMb = Literal[1024, 2048, 3072, 4096, 5120, 6144]
+ServerlessMemoryMb = Annotated[
+    Literal[1024, 2048, 3072, 4096, 5120, 6144], BeforeValidator(_exact_int)
+]
 
 LATEST_APPROVED = "latest-approved"
 """The `modelVersion` resolved when the program runs: the newest approved model package."""
@@ -566,7 +580,7 @@ class EndpointAlarms(_Section):
     max_model_errors: Annotated[int, Ge(1), Le(1_000_000)] = Field(
         default=5, description="Alarm when the model returns more errors than this per period."
     )
-    period_seconds: Literal[60, 120, 300, 600, 900] = Field(
+    period_seconds: Annotated[Literal[60, 120, 300, 600, 900], BeforeValidator(_exact_int)] = Field(
         default=60,
         description="Length of each evaluated period (SageMaker's metrics are per minute).",
     )
@@ -1013,7 +1027,7 @@ class Monitoring(_Section):
         description="Existing topics of a chat integration (AWS Chatbot) the alarms also notify "
         "(CloudWatch takes 5 actions per alarm: the platform topic and 4 more).",
     )
-    period_seconds: Literal[60, 300, 900, 3600] = Field(
+    period_seconds: Annotated[Literal[60, 300, 900, 3600], BeforeValidator(_exact_int)] = Field(
         default=300, description="Period of the monitoring alarms."
     )
     evaluation_periods: Annotated[int, Ge(1), Le(24)] = Field(

@@ -1558,3 +1558,31 @@ def test_feature_group_name_fits_dev_iff_the_physical_name_is_at_most_64(name: s
             "a name of at most 45 characters in stack dev",
         )
     ]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "section"),
+    [
+        # found by `make fuzz`: `true` equals 1, a retention CloudWatch Logs accepts
+        ("logging", True, {"retentionDays": True}),
+        ("logging", 7.0, {"retentionDays": 7.0}),
+        ("monitoring", True, None),
+    ],
+)
+def test_a_choice_among_integers_takes_only_an_integer(
+    key: str, value: object, section: dict[str, Any] | None
+) -> None:
+    values = dev_values()
+    current = json.loads(values[f"{NS}{key}"])
+    if section is None:
+        current["periodSeconds"] = value
+        field = "periodSeconds"
+    else:
+        current.update(section)
+        (field,) = section
+    values[f"{NS}{key}"] = json.dumps(current)
+    with pytest.raises(ConfigError) as caught:
+        load_platform_config(values, "dev")
+    (problem,) = caught.value.problems
+    assert problem.key == f"{NS}{key}.{field}"
+    assert problem.problem == f"value error, must be an integer, not {type(value).__name__}"
