@@ -36,7 +36,8 @@ import capture_format
 import capture_settings as settings
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.parser.exceptions import InvalidModelTypeError
 from aws_lambda_powertools.utilities.parser.models import LambdaFunctionUrlModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
@@ -382,10 +383,27 @@ def proxy(
     )
 
 
+class MalformedEventError(ValueError):
+    """The invocation's event is not a Function URL request Powertools' model can read."""
+
+
+def parse_event(event: Any) -> LambdaFunctionUrlModel:
+    """The event as a Function URL request; `ValidationError` naming the field, or
+    `MalformedEventError` where one of Powertools' own validators fails on a value it assumes
+    to be text (`requestContext.http.sourceIp` as a list raises AttributeError there, which
+    `parse` reports as `InvalidModelTypeError`)."""
+    try:
+        return parse(event=event, model=LambdaFunctionUrlModel)
+    except (AttributeError, TypeError, InvalidModelTypeError) as exc:
+        raise MalformedEventError(
+            f"the event is not a Function URL request: a field holds a value of the wrong type "
+            f"({type(exc).__name__}: {exc})"
+        ) from exc
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-@event_parser(model=LambdaFunctionUrlModel)
-def lambda_handler(event: LambdaFunctionUrlModel, context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Function URL / HTTP API invocation of the serverless endpoint, captured."""
-    return proxy(event, Env.read(), runtime, firehose, datetime.now(UTC))
+    return proxy(parse_event(event), Env.read(), runtime, firehose, datetime.now(UTC))

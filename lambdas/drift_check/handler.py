@@ -691,7 +691,8 @@ def profile_batch(batch: ProfileBatch, env: Env, clients: Clients) -> dict[str, 
     outside = [key for key in keys if not key.startswith(tuple(prefixes))]
     if outside:
         raise BadRequestError(
-            f"batch holds keys outside {', '.join(prefixes)}: {', '.join(outside[:3])}"
+            f"batch holds keys outside the capture of BatchInput.request.endpoint "
+            f"{request.endpoint!r} ({', '.join(prefixes)}): {', '.join(outside[:3])}"
         )
     baseline = fetch_baseline(clients.s3, env.baseline_bucket, request.resolved_baseline_key())
     # The schema rule is applied by the reducer to the whole window, as a single check does;

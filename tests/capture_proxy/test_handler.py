@@ -31,6 +31,7 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from mlops_drift.baseline import build_baseline
 from mlops_drift.capture import profile_capture, read_capture_columns
+from pydantic import ValidationError
 
 from tests.lambda_context import LambdaContext
 
@@ -393,6 +394,20 @@ def test_the_record_builder_writes_inference_id_only_when_given() -> None:
 def test_get_is_refused_without_invoking(world: World) -> None:
     response = proxy.lambda_handler(load_event("function_url_get.json"), FakeContext())
     assert response["statusCode"] == 405
+    assert world.captured() == b""
+
+
+@pytest.mark.parametrize("source_ip", [[], {"ip": "10.0.0.1"}])
+def test_an_event_whose_source_ip_is_not_text_is_refused_without_invoking(
+    world: World, source_ip: object
+) -> None:
+    """Found by `make fuzz`: Powertools' sourceIp validator assumes text and raised a bare
+    AttributeError on a list (a direct invocation's event, never a Function URL's)."""
+    event = load_event("function_url_csv.json")
+    event["requestContext"]["http"]["sourceIp"] = source_ip
+    with pytest.raises((proxy.MalformedEventError, ValidationError)) as raised:
+        proxy.lambda_handler(event, FakeContext())
+    assert "sourceIp" in str(raised.value) or "Function URL request" in str(raised.value)
     assert world.captured() == b""
 
 

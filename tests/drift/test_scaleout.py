@@ -214,7 +214,11 @@ def test_batch_outside_the_endpoint_capture_is_refused(aws: Aws, context: FakeCo
     aws.s3.put_object(Bucket=CAPTURE_BUCKET, Key="datacapture/other-endpoint/A/x.jsonl", Body=b"")
     event = load_event("map_batch.json")
     event["Items"] = [{"key": "datacapture/other-endpoint/A/x.jsonl"}]
-    with pytest.raises(handler.BadRequestError, match="outside datacapture/churn-prod/"):
+    with pytest.raises(
+        handler.BadRequestError,
+        match=r"outside the capture of BatchInput\.request\.endpoint 'churn-prod' "
+        r"\(datacapture/churn-prod/\)",
+    ):
         handler.profile_handler(event, context)
 
 

@@ -1007,7 +1007,7 @@ def test_capture_proxy_answers_4xx_and_neither_invokes_nor_captures(
     monkeypatch.setattr(proxy, "firehose", FakeFirehose(calls))
     try:
         answer = proxy.lambda_handler(broken.event, PROXY_CONTEXT)
-    except ValidationError as error:
+    except (ValidationError, proxy.MalformedEventError) as error:
         assert_names_the_problem(error, broken)
         assert calls.made == []
         return
