@@ -416,7 +416,7 @@ def retraining_request(
         if model is None:
             configured = sorted(a for t in env.models.values() for a in t.alarms)
             raise BadEventError(
-                f"alarm {alarm.alarm_name!r} is not one of a model's alarms in "
+                f"alarm {alarm.alarm_name!r} (detail.alarmName) is not one of a model's alarms in "
                 f"{settings.ENV_MODELS} ({', '.join(configured) or 'none configured'})"
             )
         target = env.models[model]

@@ -856,7 +856,8 @@ def test_malformed_events_are_refused_and_start_nothing(
         ),
         (
             _mutated("alarm_state_change.json", ("detail", "alarmName"), "billing-alarm"),
-            "alarm 'billing-alarm' is not one of a model's alarms in RETRAIN_MODELS "
+            "alarm 'billing-alarm' (detail.alarmName) is not one of a model's alarms in "
+            "RETRAIN_MODELS "
             "(mlops-platform-prod-churn-model-latency, mlops-platform-prod-fraud-5xx)",
         ),
     ],

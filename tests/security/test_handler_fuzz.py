@@ -1043,7 +1043,10 @@ def _broken_verifier_event(name: str) -> st.SearchStrategy[Broken]:
     event = VERIFIER_EVENTS[name]
     model = verifier.VerifyRequest if "endpoints" in event else verifier.EndpointStateChange
     shape = layout(model, event)
-    return broken_events(event, required=shape.required, closed=shape.closed, free=shape.free)
+    # `endpoints` is "all" or a list of names: a list where "all" was is no retyping to refuse
+    # (found by `make fuzz`: ["0"] names an endpoint "0", a valid SageMaker name).
+    free = shape.free | ({("endpoints",)} if "endpoints" in event else set())
+    return broken_events(event, required=shape.required, closed=shape.closed, free=free)
 
 
 @FUZZ
