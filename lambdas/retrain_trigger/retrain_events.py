@@ -121,6 +121,11 @@ class DriftWindow(_Open):
     end: AwareDatetime = Field(description="End of the checked window (exclusive), UTC.")
     hours: int
 
+    @field_validator("start", "end")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return _in_utc(value)
+
 
 class DriftReport(_Open):
     json_uri: S3Uri = Field(alias="json")
@@ -147,8 +152,17 @@ class DriftDetectedEvent(EventBridgeModel):
     detail: DriftDetail
 
 
+def _in_utc(value: datetime) -> datetime:
+    """`value` in UTC; a ValueError (which pydantic reports with the field's name) for a time
+    that has no UTC equivalent in the calendar (year 9999 at a negative offset)."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value.isoformat()} is outside the calendar in UTC") from None
+
+
 def _aware(value: str) -> str:
-    _AWARE.validate_python(value)
+    _in_utc(_AWARE.validate_python(value))
     return value
 
 
@@ -213,7 +227,7 @@ class RequestDetail(_Strict):
     @field_validator("window_end")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else value.astimezone(UTC)
+        return None if value is None else _in_utc(value)
 
 
 class RetrainingRequested(EventBridgeModel):

@@ -1116,6 +1116,25 @@ def _dispatch(calls: Calls) -> int:
 
 
 @FUZZ
+@example(
+    # Found by `make fuzz`: an alarm's state time at the end of year 9999 at a negative offset
+    # has no UTC time; converting it raised a bare OverflowError in the trigger.
+    broken=Broken(
+        {
+            **RETRAIN_EVENTS["alarm_state_change.json"],
+            "detail": {
+                **RETRAIN_EVENTS["alarm_state_change.json"]["detail"],
+                "state": {
+                    **RETRAIN_EVENTS["alarm_state_change.json"]["detail"]["state"],
+                    "timestamp": "9999-12-31T23:00:00-05:00",
+                },
+            },
+        },
+        "detail.state.timestamp past year 9999 in UTC",
+        ("detail", "state", "timestamp"),
+        must_refuse=True,
+    )
+)
 @given(broken=st.sampled_from(sorted(RETRAIN_EVENTS)).flatmap(_broken_retrain_event))
 def test_retraining_trigger_refuses_malformed_events_before_any_call(
     broken: Broken, monkeypatch: pytest.MonkeyPatch
