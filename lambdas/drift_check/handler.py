@@ -690,11 +690,14 @@ def profile_batch(batch: ProfileBatch, env: Env, clients: Clients) -> dict[str, 
     )
     outside = [key for key in keys if not key.startswith(tuple(prefixes))]
     if outside:
+        variants = "" if request.variants is None else f", variants {sorted(request.variants)}"
         raise BadRequestError(
-            f"batch holds keys outside the capture of BatchInput.request.endpoint "
-            f"{request.endpoint!r} ({', '.join(prefixes)}): {', '.join(outside[:3])}"
+            f"batch holds keys outside the capture BatchInput.request names (endpoint "
+            f"{request.endpoint!r}{variants}: {', '.join(prefixes)}): {', '.join(outside[:3])}"
         )
     baseline = fetch_baseline(clients.s3, env.baseline_bucket, request.resolved_baseline_key())
+    # The request travels through the state machine: checked again where it is read.
+    check_names(request, baseline)
     # The schema rule is applied by the reducer to the whole window, as a single check does;
     # a tolerance of 1 never refuses a batch (misfits are at most all of its lines).
     profile, stats = profile_capture(
@@ -726,6 +729,8 @@ def reduce(
     tracer.put_annotation(key="run_id", value=reduce_request.run_id)
     window = resolve_window(request, now)
     baseline = fetch_baseline(clients.s3, env.baseline_bucket, request.resolved_baseline_key())
+    # The request travels through the state machine: checked again where it is read.
+    check_names(request, baseline)
     prefix = run_prefix(request.model, reduce_request.run_id)
     manifest_key = prefix + "manifest.json"
     try:

@@ -216,8 +216,8 @@ def test_batch_outside_the_endpoint_capture_is_refused(aws: Aws, context: FakeCo
     event["Items"] = [{"key": "datacapture/other-endpoint/A/x.jsonl"}]
     with pytest.raises(
         handler.BadRequestError,
-        match=r"outside the capture of BatchInput\.request\.endpoint 'churn-prod' "
-        r"\(datacapture/churn-prod/\)",
+        match=r"outside the capture BatchInput\.request names \(endpoint 'churn-prod': "
+        r"datacapture/churn-prod/\)",
     ):
         handler.profile_handler(event, context)
 
@@ -244,3 +244,23 @@ def test_reducer_refuses_a_run_without_a_plan(aws: Aws, context: FakeContext) ->
         r"unchanged$",
     ):
         handler.reduce_handler(event, context)
+
+
+def test_batch_and_reducer_refuse_critical_features_the_baseline_lacks(
+    aws: Aws, context: FakeContext
+) -> None:
+    """Found by `make fuzz`: the request travels through the state machine, and a reducer given
+    an unknown critical feature failed deep in the engine with a bare ValueError; the batch and
+    the reducer check the names as the planner does."""
+    aws.put_baseline(churn_baseline())
+    write_window(aws)
+    plan, _ = run_scaleout(aws, context)
+    reduce = reduce_event(plan)
+    reduce["request"]["critical"] = ["0"]
+    batch = batch_event(plan, manifest(aws, plan)[:1])
+    batch["BatchInput"]["request"]["critical"] = ["0"]
+    for run, event in ((handler.reduce_handler, reduce), (handler.profile_handler, batch)):
+        with pytest.raises(
+            handler.BadRequestError, match=r"^critical names features not in the baseline: '0'; "
+        ):
+            run(event, context)

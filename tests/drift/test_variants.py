@@ -380,7 +380,8 @@ def test_batch_with_another_variants_key_is_refused(aws: Aws, context: FakeConte
     with pytest.raises(handler.BadRequestError) as raised:
         handler.profile_handler(batch, context)
     assert str(raised.value) == (
-        f"batch holds keys outside {PREFIX}AllTraffic/: {written.shadow[0]}"
+        "batch holds keys outside the capture BatchInput.request names (endpoint 'churn-prod', "
+        f"variants ['AllTraffic']: {PREFIX}AllTraffic/): {written.shadow[0]}"
     )
     assert aws.keys(REPORTS_BUCKET) == []
 
