@@ -72,7 +72,7 @@ the step, though moto keeps the record AWS would not have created):
   prediction row as the scikit-learn container's default encoder does.
 - what the service does with its own identity: reading the model (and its package) a
   transform job runs, the pipeline's own bookkeeping. The account: the admin is created in
-  the plan's account (moto's `x-moto-account-id`), so prod's roles and resources are in
+  the plan's account (`loop.harness.in_account`), so prod's roles and resources are in
   111111111111 as its ARNs say.
 Not run: the debugger (no rules configured), the SageMaker Experiments trial the
 `PipelineExecutionConfig` names (written by the service with its own identity), retries, caching.
@@ -96,6 +96,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
@@ -103,8 +104,9 @@ from typing import Any, Final
 from botocore.exceptions import ClientError
 
 from components import sagemaker_sdk
+from loop.harness import in_account
 from loop.iam import Decision, Permission, trusts_service
-from loop.server import ADMIN, ADMIN_POLICY, MotoServer
+from loop.server import MotoServer
 from planner.run import PROJECT_DIR, Plan, run_stack_config
 from planner.stackfile import load_stack_config
 
@@ -507,29 +509,6 @@ def _vpc_ids(node: Any) -> tuple[set[str], set[str]]:
     return subnets, groups
 
 
-class _AccountServer(MotoServer):
-    """moto's server whose admin, and so everything it seeds and every role it creates, lives
-    in the plan's account (prod's is not moto's default, 123456789012): the admin is created
-    with moto's `x-moto-account-id` header; later requests take the account of their key."""
-
-    def _create_admin(self) -> dict[str, str]:
-        iam = self.client(
-            "iam", {"aws_access_key_id": "bootstrap", "aws_secret_access_key": "bootstrap"}
-        )
-
-        def in_account(request: Any, **_: Any) -> None:
-            request.headers["x-moto-account-id"] = self.account
-
-        iam.meta.events.register("before-sign.iam", in_account)
-        iam.create_user(UserName=ADMIN)
-        iam.put_user_policy(UserName=ADMIN, PolicyName="everything", PolicyDocument=ADMIN_POLICY)
-        key = iam.create_access_key(UserName=ADMIN)["AccessKey"]
-        return {
-            "aws_access_key_id": key["AccessKeyId"],
-            "aws_secret_access_key": key["SecretAccessKey"],
-        }
-
-
 class PipelineAccount:
     """The plan's account behind moto, seeded for its pipelines; a context manager.
 
@@ -541,7 +520,8 @@ class PipelineAccount:
 
     def __init__(self, plan: PipelinesPlan) -> None:
         self.plan = plan
-        self.server: MotoServer = _AccountServer(plan.account, plan.region, plan.partition)
+        self.server = MotoServer(plan.account, plan.region, plan.partition)
+        self._account = ExitStack()
         self.subnets: dict[str, str] = {}
         """The definition's subnet id to moto's."""
         self.security_groups: dict[str, str] = {}
@@ -551,7 +531,14 @@ class PipelineAccount:
         self._random = random.Random(20261127)  # noqa: S311
 
     def __enter__(self) -> PipelineAccount:
-        self.server.start()
+        # Every request of the server's lifetime in the plan's account (prod's is not moto's
+        # default), the admin's and the seeding's included.
+        self._account.enter_context(in_account(self.plan.account))
+        try:
+            self.server.start()
+        except BaseException:
+            self._account.close()
+            raise
         try:
             self._tmp = Path(tempfile.mkdtemp(prefix="loop-pipeline-"))
             self._seed()
@@ -561,7 +548,10 @@ class PipelineAccount:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.close()
+        try:
+            self.server.close()
+        finally:
+            self._account.close()
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
 

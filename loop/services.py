@@ -72,13 +72,12 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
 import tarfile
 import tempfile
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -97,6 +96,7 @@ from serving_sidecar.config import read_capture
 from serving_sidecar.metrics import Metrics
 
 from components.training import scheduled_start_input
+from loop.harness import in_account
 from loop.iam import Decision, Permission, _glob, _listed, condition_holds, statements
 from loop.server import MotoServer
 from planner.mocks import Registration
@@ -116,8 +116,6 @@ MACHINE_TYPE: Final = "aws:sfn/stateMachine:StateMachine"
 START_PIPELINE_TARGET: Final = "arn:aws:scheduler:::aws-sdk:sagemaker:startPipelineExecution"
 RUN: Final = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
 """The scheduled time the calls stand for."""
-ACCOUNT_ENV: Final = "MOTO_ACCOUNT_ID"
-"""moto's override of the account every request is answered for."""
 LAYER: Final = "sha256:" + "1" * 64
 """The one layer of the images seeded in ECR."""
 UNIMPLEMENTED: Final = frozenset({"GetDownloadUrlForLayer"})
@@ -262,19 +260,18 @@ class ServiceAccount:
         self._buckets: set[str] = set()
         self._done: set[str] = set()
         self._config: Any = None
-        self._account_env: str | None = None
+        self._account = ExitStack()
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
     def __enter__(self) -> ServiceAccount:
         # moto's server answers for its default account unless told otherwise (prod's plan has
         # its own): every request of this server's lifetime is the plan's account's.
-        self._account_env = os.environ.get(ACCOUNT_ENV)
-        os.environ[ACCOUNT_ENV] = self.plan.account_id
+        self._account.enter_context(in_account(self.plan.account_id))
         try:
             self.server.start()
         except BaseException:
-            self._restore_account()
+            self._account.close()
             raise
         try:
             enforcement = self.server.enforcement
@@ -293,13 +290,7 @@ class ServiceAccount:
                 self._moto_config(self._config)
             self.server.close()
         finally:
-            self._restore_account()
-
-    def _restore_account(self) -> None:
-        if self._account_env is None:
-            os.environ.pop(ACCOUNT_ENV, None)
-        else:
-            os.environ[ACCOUNT_ENV] = self._account_env
+            self._account.close()
 
     def _moto_config(self, config: Mapping[str, Any]) -> Any:
         previous = requests.get(self.server.url + "/moto-api/config", timeout=10).json()
