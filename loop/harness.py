@@ -42,7 +42,7 @@ from moto.sqs.models import sqs_backends
 
 from loop.functions import Delivery, Function, Invocation
 from loop.iam import Decision, Fault, trusts_service
-from loop.server import MotoServer
+from loop.server import MotoServer, create_bucket
 from loop.stack import FunctionSpec, LoopPlan
 from tests.drift.conftest import capture_lines, churn_baseline, churn_records
 
@@ -284,36 +284,7 @@ class ClosedLoop:
         plan = self.plan
         s3 = self.client("s3")
         for bucket in plan.buckets.values():
-            s3.create_bucket(
-                Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": plan.region}
-            )
-            rules = plan.bucket_encryption.get(bucket, [])
-            if rules:
-                s3.put_bucket_encryption(
-                    Bucket=bucket,
-                    ServerSideEncryptionConfiguration={
-                        "Rules": [
-                            {
-                                "ApplyServerSideEncryptionByDefault": {
-                                    "SSEAlgorithm": r["applyServerSideEncryptionByDefault"][
-                                        "sseAlgorithm"
-                                    ],
-                                    **(
-                                        {"KMSMasterKeyID": key}
-                                        if (
-                                            key := r["applyServerSideEncryptionByDefault"].get(
-                                                "kmsMasterKeyId"
-                                            )
-                                        )
-                                        else {}
-                                    ),
-                                },
-                                "BucketKeyEnabled": bool(r.get("bucketKeyEnabled", False)),
-                            }
-                            for r in rules
-                        ]
-                    },
-                )
+            create_bucket(s3, bucket, plan.region, plan.bucket_encryption.get(bucket))
         self._table()
         events = self.client("events")
         events.create_event_bus(Name=plan.event_bus)

@@ -106,7 +106,7 @@ from botocore.exceptions import ClientError
 from components import sagemaker_sdk
 from loop.harness import in_account
 from loop.iam import Decision, Permission, trusts_service
-from loop.server import MotoServer
+from loop.server import MotoServer, create_bucket
 from planner.run import PROJECT_DIR, Plan, run_stack_config
 from planner.stackfile import load_stack_config
 
@@ -564,36 +564,7 @@ class PipelineAccount:
         plan = self.plan
         s3 = self.client("s3")
         for bucket in plan.buckets.values():
-            s3.create_bucket(
-                Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": plan.region}
-            )
-            rules = plan.bucket_encryption.get(bucket, [])
-            if rules:
-                s3.put_bucket_encryption(
-                    Bucket=bucket,
-                    ServerSideEncryptionConfiguration={
-                        "Rules": [
-                            {
-                                "ApplyServerSideEncryptionByDefault": {
-                                    "SSEAlgorithm": r["applyServerSideEncryptionByDefault"][
-                                        "sseAlgorithm"
-                                    ],
-                                    **(
-                                        {"KMSMasterKeyID": key}
-                                        if (
-                                            key := r["applyServerSideEncryptionByDefault"].get(
-                                                "kmsMasterKeyId"
-                                            )
-                                        )
-                                        else {}
-                                    ),
-                                },
-                                "BucketKeyEnabled": bool(r.get("bucketKeyEnabled", False)),
-                            }
-                            for r in rules
-                        ]
-                    },
-                )
+            create_bucket(s3, bucket, plan.region, plan.bucket_encryption.get(bucket))
         for stored in plan.objects:
             s3.put_object(
                 Bucket=stored.bucket,

@@ -93,6 +93,30 @@ def _session() -> boto3.session.Session:
     return boto3.session.Session()
 
 
+def create_bucket(
+    s3: Any, bucket: str, region: str, encryption_rules: list[dict[str, Any]] | None = None
+) -> None:
+    """The bucket in `region`, with the default encryption the plan declares for it (the
+    `rules` input of its BucketServerSideEncryptionConfiguration, as registered)."""
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    if not encryption_rules:
+        return
+    rules = []
+    for rule in encryption_rules:
+        default = rule["applyServerSideEncryptionByDefault"]
+        key = default.get("kmsMasterKeyId")
+        rules.append(
+            {
+                "ApplyServerSideEncryptionByDefault": {
+                    "SSEAlgorithm": default["sseAlgorithm"],
+                    **({"KMSMasterKeyID": key} if key else {}),
+                },
+                "BucketKeyEnabled": bool(rule.get("bucketKeyEnabled", False)),
+            }
+        )
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": rules})
+
+
 def _truthy(value: Any) -> bool:
     return str(value).lower() == "true"
 

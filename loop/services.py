@@ -98,7 +98,7 @@ from serving_sidecar.metrics import Metrics
 from components.training import scheduled_start_input
 from loop.harness import in_account
 from loop.iam import Decision, Permission, _glob, _listed, condition_holds, statements
-from loop.server import MotoServer
+from loop.server import MotoServer, create_bucket
 from planner.mocks import Registration
 from planner.run import PROJECT_DIR, Plan, run_stack_config
 from planner.stackfile import load_stack_config
@@ -414,34 +414,16 @@ class ServiceAccount:
         """The bucket, with its default encryption as the plan declares it."""
         if name in self._buckets:
             return
-        s3 = self.client("s3")
-        s3.create_bucket(
-            Bucket=name, CreateBucketConfiguration={"LocationConstraint": self.plan.region}
-        )
-        for r in self.plan.by_type(
-            "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
-        ):
-            if r.inputs["bucket"] != name:
-                continue
-            rules = []
-            for rule in r.inputs["rules"]:
-                default = rule["applyServerSideEncryptionByDefault"]
-                rules.append(
-                    {
-                        "ApplyServerSideEncryptionByDefault": {
-                            "SSEAlgorithm": default["sseAlgorithm"],
-                            **(
-                                {"KMSMasterKeyID": default["kmsMasterKeyId"]}
-                                if default.get("kmsMasterKeyId")
-                                else {}
-                            ),
-                        },
-                        "BucketKeyEnabled": bool(rule.get("bucketKeyEnabled", False)),
-                    }
-                )
-            s3.put_bucket_encryption(
-                Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules}
+        rules = [
+            rule
+            for r in self.plan.by_type(
+                "aws:s3/bucketServerSideEncryptionConfiguration:"
+                "BucketServerSideEncryptionConfiguration"
             )
+            if r.inputs["bucket"] == name
+            for rule in r.inputs["rules"]
+        ]
+        create_bucket(self.client("s3"), name, self.plan.region, rules)
         self._buckets.add(name)
 
     def _queue(self, arn: str) -> str:
