@@ -431,6 +431,27 @@ def drift() -> Iterator[DriftAccount]:
         yield account
 
 
+def _refuses_without_effects(
+    drift: DriftAccount, broken: Broken, run: Callable[[Any], dict[str, Any]]
+) -> dict[str, Any] | None:
+    """The handler's answer to `broken.event`, or None when it refused it (clearly, with no
+    effect); a must-refuse event that is accepted fails."""
+    note(broken.what)
+    drift.calls.made.clear()
+    try:
+        result = run(broken.event)
+    except DRIFT_DECLARED as error:
+        assert_names_the_problem(error, broken)
+        assert drift.calls.effects() == []
+        assert drift.aws.received() == []
+        if isinstance(error, ValidationError):
+            assert drift.calls.made == [], "a refused event was read past the door"
+        return None
+    assert not broken.must_refuse, f"accepted: {broken.what}"
+    drift.aws.received()  # drained: the next example's refusal must put nothing
+    return result
+
+
 @FUZZ
 @example(
     # Found by this test: a window ending at the calendar's start overflowed in the handler
@@ -473,22 +494,14 @@ def drift() -> Iterator[DriftAccount]:
 def test_drift_check_refuses_malformed_events_without_writing(
     broken: Broken, drift: DriftAccount
 ) -> None:
-    note(broken.what)
-    drift.calls.made.clear()
     reports = drift.aws.keys(drift_world.REPORTS_BUCKET)
-    try:
-        result = handler.check_handler(broken.event, drift_world.FakeContext())
-    except DRIFT_DECLARED as error:
-        assert_names_the_problem(error, broken)
-        assert drift.calls.effects() == []
+    result = _refuses_without_effects(
+        drift, broken, lambda event: handler.check_handler(event, drift_world.FakeContext())
+    )
+    if result is None:
         assert drift.aws.keys(drift_world.REPORTS_BUCKET) == reports
-        assert drift.aws.received() == []
-        if isinstance(error, ValidationError):
-            assert drift.calls.made == [], "a refused event was read past the door"
         return
-    assert not broken.must_refuse, f"accepted: {broken.what}"
     assert result["report"]["json"].endswith("/report.json")
-    drift.aws.received()  # drained: the next example's refusal must put nothing
 
 
 # ---- the scale-out functions: plan, one Map batch, reduce ---------------------------------------
@@ -513,27 +526,6 @@ def scaleout(drift: DriftAccount) -> ScaleOut:
     handler.profile_handler(copy.deepcopy(batch), context)
     drift.aws.received()
     return ScaleOut(batch, {**drift_world.load_event("reduce_input.json"), **plan})
-
-
-def _refuses_without_effects(
-    drift: DriftAccount, broken: Broken, run: Callable[[Any], dict[str, Any]]
-) -> dict[str, Any] | None:
-    """The handler's answer to `broken.event`, or None when it refused it (clearly, with no
-    effect); a must-refuse event that is accepted fails."""
-    note(broken.what)
-    drift.calls.made.clear()
-    try:
-        result = run(broken.event)
-    except DRIFT_DECLARED as error:
-        assert_names_the_problem(error, broken)
-        assert drift.calls.effects() == []
-        assert drift.aws.received() == []
-        if isinstance(error, ValidationError):
-            assert drift.calls.made == [], "a refused event was read past the door"
-        return None
-    assert not broken.must_refuse, f"accepted: {broken.what}"
-    drift.aws.received()  # drained: the next example's refusal must put nothing
-    return result
 
 
 @FUZZ
